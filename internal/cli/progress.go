@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/kiln-build/kiln/pkg/progress"
+)
+
+// newReporter shows progress as bars when stderr is a terminal and as
+// plain lines otherwise (CI logs, files). quiet shows nothing.
+func newReporter(stderr io.Writer, quiet bool) (progress.Reporter, func()) {
+	if quiet {
+		return progress.Discard, func() {}
+	}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("CI") == "" {
+		p := mpb.New(mpb.WithOutput(stderr), mpb.WithWidth(32))
+		return &barReporter{p: p}, p.Wait
+	}
+	return &lineReporter{w: stderr}, func() {}
+}
+
+type barReporter struct{ p *mpb.Progress }
+
+func (r *barReporter) Start(name string, total int64) progress.Step {
+	done := decor.OnComplete(decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace), "done")
+	if total > 0 {
+		return &barStep{r.p.AddBar(total,
+			mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace), done))}
+	}
+	return &barStep{r.p.AddSpinner(0,
+		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(done))}
+}
+
+func (r *barReporter) Logf(format string, args ...any) {
+	fmt.Fprintf(r.p, "kiln: "+format+"\n", args...)
+}
+
+type barStep struct{ b *mpb.Bar }
+
+func (s *barStep) Add(n int64) { s.b.IncrInt64(n) }
+
+func (s *barStep) Done(err error) {
+	if err != nil {
+		s.b.Abort(false)
+		return
+	}
+	s.b.SetTotal(-1, true)
+}
+
+// lineReporter writes one line per finished step.
+type lineReporter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (r *lineReporter) Start(name string, _ int64) progress.Step {
+	return &lineStep{r: r, name: name, start: time.Now()}
+}
+
+func (r *lineReporter) Logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.w, "kiln: "+format+"\n", args...)
+}
+
+type lineStep struct {
+	r     *lineReporter
+	name  string
+	start time.Time
+}
+
+func (s *lineStep) Add(int64) {}
+
+func (s *lineStep) Done(err error) {
+	if err == nil {
+		s.r.Logf("%s (%s)", s.name, time.Since(s.start).Round(time.Millisecond))
+	}
+}

@@ -1,0 +1,60 @@
+// Package cli is the kiln command line: flags and output formats over the
+// kiln library, which does the work.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-build/kiln/pkg/build"
+)
+
+// Main runs kiln with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "kiln: interrupted; the previous build is untouched")
+		return 130
+	}
+	fmt.Fprintf(stderr, "kiln: %v\n", err)
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+type usageError struct{ error }
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kiln",
+		Short: "Build Go programs into reproducible OCI images, with no daemon",
+		Long: `kiln builds Go programs into OCI container images directly on the host:
+no Docker daemon and no Dockerfile. Images are reproducible to the bit and
+can target several platforms at once.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       build.Version(),
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newBuildCommand(stdout, stderr))
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print kiln's version",
+		Args:  cobra.NoArgs,
+		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, build.Version()) },
+	})
+	return root
+}

@@ -1,0 +1,211 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/image"
+	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/project"
+	"github.com/kiln-build/kiln/pkg/runtime"
+	"github.com/kiln-build/kiln/pkg/runtime/golang"
+)
+
+// OCI label keys kiln sets.
+const (
+	LabelCreated  = "org.opencontainers.image.created"
+	LabelRevision = "org.opencontainers.image.revision"
+	LabelSource   = "org.opencontainers.image.source"
+)
+
+// plan is everything a build needs to know, resolved before any work.
+type plan struct {
+	project   *project.Project
+	platforms []v1.Platform
+	targets   []*target
+}
+
+// target is one program and the image settings that apply to it.
+type target struct {
+	pkg     string // import path
+	name    string // image name
+	builder runtime.Builder
+	env     []string // image environment, without runtime additions
+	labels  map[string]string
+	ports   []string
+	user    string
+	data    *layer.Tree // nil when the program has no data directories
+	dataDoc []string    // "SRC -> DEST", for the history entry
+}
+
+func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) {
+	pkgs, err := golang.Resolve(ctx, opt.Dir, opt.Targets, opt.Env)
+	if err != nil {
+		return nil, err
+	}
+	root := pkgs[0].ModuleRoot
+	for _, p := range pkgs[1:] {
+		if p.ModuleRoot != root {
+			return nil, fmt.Errorf("%s and %s are in different modules (%s, %s); run kiln build once per module", pkgs[0].ImportPath, p.ImportPath, root, p.ModuleRoot)
+		}
+	}
+	proj, err := project.Load(ctx, root, opt.Env)
+	if err != nil {
+		return nil, err
+	}
+	cfg := proj.Config
+
+	platforms := opt.Platforms
+	if platforms == "" {
+		platforms = cfg.PlatformList()
+	}
+	pl := []v1.Platform{platform.Host()}
+	if platforms != "" {
+		if pl, err = platform.Parse(platforms); err != nil {
+			if cfg.Path != "" && opt.Platforms == "" {
+				return nil, fmt.Errorf("%s: platforms: %w", cfg.Path, err)
+			}
+			return nil, err
+		}
+	}
+
+	data := proj.TemplateData()
+	pln := &plan{project: proj, platforms: pl}
+	names := map[string]string{}
+	for _, pkg := range pkgs {
+		rel := proj.RelDir(pkg.Dir)
+		s := cfg.For(rel)
+		t, err := newTarget(proj, pkg, s, data, workDir)
+		if err != nil {
+			where := cfg.Path
+			if where == "" {
+				where = pkg.ImportPath
+			}
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if other, ok := names[t.name]; ok {
+			return nil, fmt.Errorf("%s and %s would both be image %q; give each a name under targets in %s", other, pkg.ImportPath, t.name, config.FileName)
+		}
+		names[t.name] = pkg.ImportPath
+		pln.targets = append(pln.targets, t)
+	}
+	return pln, nil
+}
+
+func newTarget(proj *project.Project, pkg golang.Package, s config.Settings, data *config.TemplateData, workDir string) (*target, error) {
+	t := &target{pkg: pkg.ImportPath, name: pkg.Name()}
+	var err error
+	if s.Name != "" {
+		if t.name, err = config.Expand("name", s.Name, data); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := name.NewRepository(t.name); err != nil {
+		return nil, fmt.Errorf("name %q is not a valid image name: use lowercase letters, digits, '.', '-', '_' and '/'", t.name)
+	}
+	var gopt golang.Options
+	if gopt.Flags, err = config.ExpandAll("flags", s.Flags, data); err != nil {
+		return nil, err
+	}
+	if gopt.Ldflags, err = config.ExpandAll("ldflags", s.Ldflags, data); err != nil {
+		return nil, err
+	}
+	if gopt.BuildEnv, err = config.ExpandMap("buildEnv", s.BuildEnv, data); err != nil {
+		return nil, err
+	}
+	gopt.Env, gopt.WorkDir = proj.Env, workDir
+	t.builder = golang.New(pkg, gopt)
+
+	if t.env, err = config.ExpandMap("env", s.Env, data); err != nil {
+		return nil, err
+	}
+	userLabels, err := config.ExpandMap("labels", s.Labels, data)
+	if err != nil {
+		return nil, err
+	}
+	t.labels = map[string]string{LabelCreated: proj.Source.Date.Format("2006-01-02T15:04:05Z07:00")}
+	if proj.Source.Commit != "" {
+		t.labels[LabelRevision] = proj.Source.Commit
+	}
+	if proj.Source.Remote != "" {
+		t.labels[LabelSource] = proj.Source.Remote
+	}
+	for _, kv := range userLabels {
+		k, v, _ := strings.Cut(kv, "=")
+		t.labels[k] = v
+	}
+	for _, p := range s.Ports {
+		if !strings.Contains(p, "/") {
+			p += "/tcp"
+		}
+		t.ports = append(t.ports, p)
+	}
+	if t.user, err = config.ParseUser(s.User); err != nil {
+		return nil, err
+	}
+	return t, t.addData(proj, pkg, s)
+}
+
+// addData collects the program's data directories: kodata/ beside the
+// main package (unless turned off) and those configured.
+func (t *target) addData(proj *project.Project, pkg golang.Package, s config.Settings) error {
+	var dirs []config.DataDir
+	if s.Kodata == nil || *s.Kodata {
+		kodata := filepath.Join(pkg.Dir, "kodata")
+		if fi, err := os.Stat(kodata); err == nil && fi.IsDir() {
+			dirs = append(dirs, config.DataDir{Src: kodata, Dest: config.DataPath})
+		}
+	}
+	for _, d := range s.Data {
+		dd, err := config.ParseData(d)
+		if err != nil {
+			return err
+		}
+		if !filepath.IsAbs(dd.Src) {
+			dd.Src = filepath.Join(proj.Root, dd.Src)
+		}
+		fi, err := os.Stat(dd.Src)
+		if err != nil || !fi.IsDir() {
+			return fmt.Errorf("data: %s is not a directory; create it or fix the path (relative paths start at %s)", dd.Src, proj.Root)
+		}
+		dirs = append(dirs, dd)
+	}
+	if len(dirs) == 0 {
+		return nil
+	}
+	t.data = layer.NewTree()
+	for _, d := range dirs {
+		if err := t.data.AddHostDir(d.Src, d.Dest); err != nil {
+			return err
+		}
+		t.dataDoc = append(t.dataDoc, proj.RelDir(d.Src)+" -> "+d.Dest)
+	}
+	return nil
+}
+
+// imageEnv is the image's environment: PATH with the program's directory,
+// the data path variables, then the configured variables.
+func (t *target) imageEnv(pathDir string) []string {
+	var env []string
+	for _, kv := range t.env {
+		if strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	env = image.AppendPath(env, pathDir)
+	env = append(env, "KILN_DATA_PATH="+config.DataPath, "KO_DATA_PATH="+config.DataPath)
+	for _, kv := range t.env {
+		if !strings.HasPrefix(kv, "PATH=") {
+			env = image.SetEnv(env, kv)
+		}
+	}
+	return env
+}

@@ -1,0 +1,292 @@
+// Package config reads kiln.yaml, the optional file at a module's root that
+// says how its programs become images. See docs/config.md.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FileName is the name kiln looks for at the module root.
+const FileName = "kiln.yaml"
+
+// Settings are the keys that may stand at the top level and, to override the
+// top level for one program, under targets.
+type Settings struct {
+	// Name is the image name (repository), e.g. "hello" or "example.com/team/hello".
+	Name string `yaml:"name"`
+	// Env is the image's environment, NAME: value. Values are templates.
+	Env map[string]string `yaml:"env"`
+	// BuildEnv is added to the go build environment. Values are templates.
+	BuildEnv map[string]string `yaml:"buildEnv"`
+	// Flags are extra go build flags, e.g. ["-tags=netgo"]. Templates.
+	Flags []string `yaml:"flags"`
+	// Ldflags are passed as one -ldflags argument. Templates.
+	Ldflags []string `yaml:"ldflags"`
+	// Labels are added to the image config. Values are templates.
+	Labels map[string]string `yaml:"labels"`
+	// Ports are exposed ports: 8080, "8080/tcp" or "53/udp".
+	Ports []string `yaml:"ports"`
+	// User is "nonroot" (the default), "root", or UID[:GID].
+	User string `yaml:"user"`
+	// Data lists extra data directories as "SRC[:DEST]", SRC relative to
+	// the module root, DEST absolute in the image.
+	Data []string `yaml:"data"`
+	// Kodata turns off (false) the kodata/ directory convention.
+	Kodata *bool `yaml:"kodata"`
+}
+
+// File is the whole of kiln.yaml.
+type File struct {
+	Settings `yaml:",inline"`
+	// Platforms to build when --platform is not given.
+	Platforms []string `yaml:"platforms"`
+	// Targets override Settings for single programs, keyed by the package's
+	// directory relative to the module root ("cmd/api" or "./cmd/api").
+	Targets map[string]Settings `yaml:"targets"`
+
+	// Path is where the file was read from ("" if there was none).
+	Path string `yaml:"-"`
+}
+
+// Load reads dir/kiln.yaml. A missing file gives an empty File and no error.
+func Load(dir string) (*File, error) {
+	p := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return &File{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	f, err := Parse(p, data)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Parse decodes kiln.yaml content strictly: an unknown key is an error that
+// names the key, the file and the line. name is used in messages.
+func Parse(name string, data []byte) (*File, error) {
+	f := &File{Path: name}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(f); err != nil && err != io.EOF {
+		return nil, yamlError(name, err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); err != io.EOF {
+		return nil, fmt.Errorf("%s: holds more than one YAML document; keep a single one", name)
+	}
+	if err := f.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return f, nil
+}
+
+var (
+	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+	lineMsg      = regexp.MustCompile(`line (\d+): (.*)`)
+)
+
+// yamlError rewrites the YAML library's messages into "file:line: what".
+func yamlError(name string, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := lineMsg.FindStringSubmatch(msg); m != nil {
+			return fmt.Errorf("%s:%s: malformed YAML: %s", name, m[1], m[2])
+		}
+		return fmt.Errorf("%s: malformed YAML: %s", name, msg)
+	}
+	var msgs []string
+	for _, e := range te.Errors {
+		if m := unknownField.FindStringSubmatch(e); m != nil {
+			msgs = append(msgs, fmt.Sprintf("%s:%s: unknown key %q (known keys: %s)", name, m[1], m[2], strings.Join(knownKeys(), ", ")))
+			continue
+		}
+		if m := lineMsg.FindStringSubmatch(e); m != nil {
+			msgs = append(msgs, fmt.Sprintf("%s:%s: %s", name, m[1], m[2]))
+			continue
+		}
+		msgs = append(msgs, name+": "+e)
+	}
+	return errors.New(strings.Join(msgs, "\n"))
+}
+
+func knownKeys() []string {
+	return []string{"name", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets"}
+}
+
+func (f *File) validate() error {
+	if err := f.Settings.validate(); err != nil {
+		return err
+	}
+	for k, t := range f.Targets {
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("targets.%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+var portRE = regexp.MustCompile(`^(\d{1,5})(/(tcp|udp|sctp))?$`)
+
+func (s Settings) validate() error {
+	for _, p := range s.Ports {
+		m := portRE.FindStringSubmatch(p)
+		if m == nil {
+			return fmt.Errorf("ports: %q is not a port; write 8080, \"8080/tcp\" or \"53/udp\"", p)
+		}
+		if n, _ := strconv.Atoi(m[1]); n < 1 || n > 65535 {
+			return fmt.Errorf("ports: %q is out of range 1-65535", p)
+		}
+	}
+	if _, err := ParseUser(s.User); err != nil {
+		return err
+	}
+	for _, d := range s.Data {
+		if _, err := ParseData(d); err != nil {
+			return err
+		}
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "= ") {
+			return fmt.Errorf("env: %q is not a variable name", k)
+		}
+	}
+	return nil
+}
+
+// For merges the top-level settings with those under targets for the
+// package in relDir (slash-separated, relative to the module root). Scalars
+// and lists under targets replace the top level; maps are merged.
+func (f *File) For(relDir string) Settings {
+	s := f.Settings
+	t, ok := f.target(relDir)
+	if !ok {
+		return s
+	}
+	if t.Name != "" {
+		s.Name = t.Name
+	}
+	if t.User != "" {
+		s.User = t.User
+	}
+	if t.Kodata != nil {
+		s.Kodata = t.Kodata
+	}
+	for _, l := range []struct{ dst, src *[]string }{{&s.Flags, &t.Flags}, {&s.Ldflags, &t.Ldflags}, {&s.Ports, &t.Ports}, {&s.Data, &t.Data}} {
+		if *l.src != nil {
+			*l.dst = *l.src
+		}
+	}
+	s.Env = mergeMaps(s.Env, t.Env)
+	s.BuildEnv = mergeMaps(s.BuildEnv, t.BuildEnv)
+	s.Labels = mergeMaps(s.Labels, t.Labels)
+	return s
+}
+
+func (f *File) target(relDir string) (Settings, bool) {
+	want := path.Clean(relDir)
+	for k, t := range f.Targets {
+		if path.Clean(strings.TrimPrefix(filepath.ToSlash(k), "./")) == want {
+			return t, true
+		}
+	}
+	return Settings{}, false
+}
+
+func mergeMaps(base, over map[string]string) map[string]string {
+	if len(over) == 0 {
+		return base
+	}
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// Users kiln knows by name: they have entries in the image's /etc/passwd.
+var knownUsers = map[string]string{"root": "0:0", "nonroot": "65532:65532"}
+
+// DefaultUser is the user images run as unless configured otherwise.
+const DefaultUser = "65532:65532"
+
+var uidRE = regexp.MustCompile(`^\d+(:\d+)?$`)
+
+// ParseUser turns the user setting into the config's "UID:GID" form. An
+// empty setting gives the default non-root user.
+func ParseUser(u string) (string, error) {
+	if u == "" {
+		return DefaultUser, nil
+	}
+	if v, ok := knownUsers[u]; ok {
+		return v, nil
+	}
+	if uidRE.MatchString(u) {
+		return u, nil
+	}
+	return "", fmt.Errorf("user: %q is not known in the image; use nonroot, root or a numeric UID[:GID]", u)
+}
+
+// DataDir is one data directory copied into the image.
+type DataDir struct {
+	Src  string // relative to the module root, or absolute
+	Dest string // absolute path in the image
+}
+
+// ParseData parses "SRC[:DEST]". Without DEST the directory goes under the
+// kiln data path, /kiln/data/<base name of SRC>.
+func ParseData(s string) (DataDir, error) {
+	src, dest, _ := strings.Cut(s, ":")
+	if src == "" {
+		return DataDir{}, fmt.Errorf("data: %q has no source directory; write SRC or SRC:/path/in/image", s)
+	}
+	if dest == "" {
+		dest = path.Join(DataPath, filepath.Base(src))
+	}
+	if !path.IsAbs(dest) {
+		return DataDir{}, fmt.Errorf("data: destination %q must be an absolute path in the image", dest)
+	}
+	dest = path.Clean(dest)
+	if dest == "/" {
+		return DataDir{}, fmt.Errorf("data: destination of %q cannot be the image root", s)
+	}
+	return DataDir{Src: src, Dest: dest}, nil
+}
+
+// DataPath is where the kodata/ directory lands in the image; KO_DATA_PATH
+// and KILN_DATA_PATH point at it.
+const DataPath = "/kiln/data"
+
+// PlatformList returns the platforms setting in the --platform form.
+func (f *File) PlatformList() string {
+	return strings.Join(f.Platforms, ",")
+}
+
+// SortedKeys returns the keys of m in order, so maps become stable lists.
+func SortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,186 @@
+package layer
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/kiln-build/kiln/pkg/blob"
+)
+
+// GzipLevel is pinned: a different level gives different bytes, and so
+// different digests for the same content.
+const GzipLevel = gzip.BestSpeed
+
+// Options control how a tree is written.
+type Options struct {
+	// ModTime is the time of every entry (the source date).
+	ModTime time.Time
+	// Progress, if set, is called with the number of content bytes written.
+	Progress func(n int64)
+}
+
+// Write streams t as a gzip-compressed tar into store and returns the
+// stored layer. Memory use does not grow with the size of the content.
+func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer, error) {
+	w, err := store.Create()
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort()
+	gz, err := gzip.NewWriterLevel(w, GzipLevel)
+	if err != nil {
+		return nil, err
+	}
+	diff := sha256.New()
+	tw := tar.NewWriter(io.MultiWriter(gz, diff))
+	mtime := opt.ModTime.UTC().Truncate(time.Second)
+	for _, e := range t.sorted() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := writeEntry(ctx, tw, e, mtime, opt.Progress); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	digest, size, err := w.Commit()
+	if err != nil {
+		return nil, err
+	}
+	return &Layer{
+		Path:      store.Path(digest),
+		digest:    digest,
+		diffID:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))},
+		size:      size,
+		mediaType: types.OCILayer,
+	}, nil
+}
+
+func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, progress func(int64)) error {
+	hdr := &tar.Header{
+		Typeflag: e.Type,
+		Name:     strings.TrimPrefix(e.Name, "/"),
+		Linkname: e.Linkname,
+		Mode:     e.Mode,
+		Uid:      e.UID,
+		Gid:      e.GID,
+		ModTime:  mtime,
+		Format:   tar.FormatPAX,
+	}
+	if e.Type == tar.TypeDir {
+		hdr.Name += "/"
+	}
+	if e.Type == tar.TypeReg {
+		hdr.Size = e.Size
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("writing %s: %w", e.Name, err)
+	}
+	if e.Type != tar.TypeReg {
+		return nil
+	}
+	if e.Source == "" {
+		_, err := tw.Write(e.Data)
+		return err
+	}
+	f, err := os.Open(e.Source)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", e.Source, unwrapPathError(err))
+	}
+	defer f.Close()
+	n, err := io.Copy(tw, &contextReader{ctx: ctx, r: io.LimitReader(f, e.Size), progress: progress})
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", e.Source, unwrapPathError(err))
+	}
+	if n != e.Size {
+		return fmt.Errorf("%s changed while it was being read (%d bytes, expected %d); build again", e.Source, n, e.Size)
+	}
+	return nil
+}
+
+// contextReader stops a long copy when ctx is cancelled and reports progress.
+type contextReader struct {
+	ctx      context.Context
+	r        io.Reader
+	progress func(int64)
+}
+
+func (c *contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	if c.progress != nil && n > 0 {
+		c.progress(int64(n))
+	}
+	return n, err
+}
+
+// Layer is a compressed layer stored as a file, with the digests computed
+// while it was written. It implements v1.Layer.
+type Layer struct {
+	Path      string
+	digest    v1.Hash
+	diffID    v1.Hash
+	size      int64
+	mediaType types.MediaType
+}
+
+var _ v1.Layer = (*Layer)(nil)
+
+// Digest is the sha256 of the compressed bytes.
+func (l *Layer) Digest() (v1.Hash, error) { return l.digest, nil }
+
+// DiffID is the sha256 of the uncompressed tar.
+func (l *Layer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// Size is the compressed size in bytes.
+func (l *Layer) Size() (int64, error) { return l.size, nil }
+
+// MediaType is the OCI gzip layer type.
+func (l *Layer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+
+// Compressed opens the stored blob.
+func (l *Layer) Compressed() (io.ReadCloser, error) { return os.Open(l.Path) }
+
+// Uncompressed opens the stored blob and decompresses it.
+func (l *Layer) Uncompressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.Path)
+	if err != nil {
+		return nil, err
+	}
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &readCloser{Reader: gz, close: func() error { gz.Close(); return f.Close() }}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r *readCloser) Close() error { return r.close() }
+
+// Descriptor returns the layer's OCI descriptor.
+func (l *Layer) Descriptor() v1.Descriptor {
+	return v1.Descriptor{MediaType: l.mediaType, Digest: l.digest, Size: l.size}
+}

@@ -1,0 +1,170 @@
+package output
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Builds is a project's .kiln directory. Each build is a folder named by
+// the fingerprint of its inputs, holding an OCI layout (oci/) and the
+// build's result (build.json); "last" links to the newest. A build is
+// written under a temporary name and renamed when complete, and "last" is
+// replaced atomically, so a build killed at any moment leaves the previous
+// one usable.
+//
+//	.kiln/
+//	  builds/<fingerprint>/oci/        OCI image layout
+//	  builds/<fingerprint>/build.json  what was built
+//	  last -> builds/<fingerprint>
+type Builds struct {
+	Dir string
+}
+
+const (
+	buildsDir  = "builds"
+	lastLink   = "last"
+	resultFile = "build.json"
+	tmpBuild   = ".tmp-"
+)
+
+// Init creates the directory, with a .gitignore that keeps it out of git
+// (an untracked .kiln would make the work tree look modified and so change
+// the source date).
+func (b Builds) Init() error {
+	if err := os.MkdirAll(filepath.Join(b.Dir, buildsDir), 0o755); err != nil {
+		return err
+	}
+	gi := filepath.Join(b.Dir, ".gitignore")
+	if _, err := os.Stat(gi); errors.Is(err, os.ErrNotExist) {
+		return writeAtomic(gi, []byte("# Created by kiln: builds are not source.\n*\n"))
+	}
+	return nil
+}
+
+// Path returns the folder of the build with fingerprint fp.
+func (b Builds) Path(fp string) string {
+	return filepath.Join(b.Dir, buildsDir, fp)
+}
+
+// BuildLayout returns the OCI layout inside a build folder.
+func BuildLayout(dir string) Layout { return Layout{Root: filepath.Join(dir, "oci")} }
+
+// Load reads the result of the complete build fp into v. It reports false
+// if there is no such build.
+func (b Builds) Load(fp string, v any) (bool, error) {
+	data, err := os.ReadFile(filepath.Join(b.Path(fp), resultFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("%s is corrupt (%v); remove it and build again", b.Path(fp), err)
+	}
+	return true, nil
+}
+
+// Begin creates a temporary folder for a new build.
+func (b Builds) Begin() (string, error) {
+	if err := b.Init(); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(filepath.Join(b.Dir, buildsDir), tmpBuild+"*")
+}
+
+// Commit saves result in the temporary build folder tmp, renames it to the
+// fingerprint's folder and points "last" at it.
+func (b Builds) Commit(tmp, fp string, result any) error {
+	data, err := json.MarshalIndent(result, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(tmp, resultFile), append(data, '\n')); err != nil {
+		return err
+	}
+	dst := b.Path(fp)
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return err
+	}
+	return b.SetLast(fp)
+}
+
+// SetLast points "last" at build fp, replacing the link atomically.
+func (b Builds) SetLast(fp string) error {
+	link := filepath.Join(b.Dir, lastLink)
+	tmp := link + ".tmp"
+	os.Remove(tmp)
+	if err := os.Symlink(filepath.Join(buildsDir, fp), tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, link)
+}
+
+// Last returns the fingerprint that "last" points at, or "".
+func (b Builds) Last() string {
+	target, err := os.Readlink(filepath.Join(b.Dir, lastLink))
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(target)
+}
+
+// Prune removes the folders of interrupted builds and all but the keep
+// newest complete builds; the one "last" points at is always kept. Call it
+// only while holding the lock on Dir.
+func (b Builds) Prune(keep int) error {
+	dir := filepath.Join(b.Dir, buildsDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	type build struct {
+		name string
+		mod  int64
+	}
+	var complete []build
+	last := b.Last()
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if strings.HasPrefix(e.Name(), tmpBuild) {
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+			continue
+		}
+		if e.Name() == last {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(p, resultFile))
+		if err != nil {
+			// Not a complete build: nothing can use it.
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+			continue
+		}
+		complete = append(complete, build{e.Name(), fi.ModTime().UnixNano()})
+	}
+	slices.SortFunc(complete, func(a, b build) int { return cmp.Compare(b.mod, a.mod) })
+	if keep > 0 {
+		keep-- // "last" counts among those kept
+	}
+	for i, c := range complete {
+		if i >= keep {
+			if err := os.RemoveAll(filepath.Join(dir, c.name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+// Package project describes what is being built: a module root, its
+// kiln.yaml, and facts about its source (git commit, tag, source date) that
+// go into images and templates.
+package project
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kiln-build/kiln/pkg/config"
+)
+
+// StateDir is the directory kiln keeps builds in, at the project root.
+const StateDir = ".kiln"
+
+// Project is a module root with its configuration and source facts.
+type Project struct {
+	Root   string // absolute directory holding go.mod and kiln.yaml
+	Config *config.File
+	Source Source
+	Env    []string // the environment kiln runs in
+}
+
+// Source holds what kiln learns about the project's source.
+type Source struct {
+	// Date is the time given to every file, history entry and the
+	// created label: SOURCE_DATE_EPOCH, else the commit time of a clean
+	// git HEAD, else the Unix epoch.
+	Date time.Time
+	// DateFrom says where Date came from, for messages.
+	DateFrom string
+	Commit   string // HEAD's hash, "" outside git
+	Tag      string // a tag pointing at HEAD, "" if none
+	Remote   string // origin's URL without credentials, "" if none
+	Dirty    bool   // the work tree under Root has uncommitted changes
+}
+
+// Load reads the project rooted at root. env is the environment used for
+// SOURCE_DATE_EPOCH and templates; nil means the process's.
+func Load(ctx context.Context, root string, env []string) (*Project, error) {
+	if env == nil {
+		env = os.Environ()
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(abs)
+	if err != nil {
+		return nil, err
+	}
+	src, err := readSource(ctx, abs, env)
+	if err != nil {
+		return nil, err
+	}
+	return &Project{Root: abs, Config: cfg, Source: src, Env: env}, nil
+}
+
+// StatePath returns the project's .kiln directory.
+func (p *Project) StatePath() string { return filepath.Join(p.Root, StateDir) }
+
+// RelDir returns dir relative to the root, slash-separated ("." for the root).
+func (p *Project) RelDir(dir string) string {
+	rel, err := filepath.Rel(p.Root, dir)
+	if err != nil {
+		return dir
+	}
+	return filepath.ToSlash(rel)
+}
+
+// TemplateData returns what kiln.yaml templates may use.
+func (p *Project) TemplateData() *config.TemplateData {
+	d := &config.TemplateData{
+		Date:      p.Source.Date.UTC().Format(time.RFC3339),
+		Timestamp: p.Source.Date.Unix(),
+		Env:       map[string]string{},
+	}
+	d.Git.Commit = p.Source.Commit
+	d.Git.ShortCommit = p.Source.Commit[:min(12, len(p.Source.Commit))]
+	d.Git.Tag = p.Source.Tag
+	for _, kv := range p.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			d.Env[k] = v
+		}
+	}
+	return d
+}
+
+// Getenv looks key up in the project's environment.
+func (p *Project) Getenv(key string) string {
+	return lookup(p.Env, key)
+}
+
+func lookup(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func readSource(ctx context.Context, root string, env []string) (Source, error) {
+	var s Source
+	if commit, err := git(ctx, root, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
+		s.Commit = commit
+		status, _ := git(ctx, root, "status", "--porcelain", "--", ".")
+		s.Dirty = status != ""
+		if tags, _ := git(ctx, root, "tag", "--points-at", "HEAD", "--sort=-version:refname"); tags != "" {
+			s.Tag = strings.Fields(tags)[0]
+		}
+		if remote, _ := git(ctx, root, "config", "--get", "remote.origin.url"); remote != "" {
+			s.Remote = cleanRemote(remote)
+		}
+	}
+	switch epoch := lookup(env, "SOURCE_DATE_EPOCH"); {
+	case epoch != "":
+		n, err := strconv.ParseInt(epoch, 10, 64)
+		if err != nil || n < 0 {
+			return s, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a Unix time in seconds; set it to e.g. $(git log -1 --format=%%ct) or unset it", epoch)
+		}
+		s.Date, s.DateFrom = time.Unix(n, 0).UTC(), "SOURCE_DATE_EPOCH"
+	case s.Commit != "" && !s.Dirty:
+		ct, err := git(ctx, root, "log", "-1", "--format=%ct", "HEAD")
+		if n, perr := strconv.ParseInt(ct, 10, 64); err == nil && perr == nil {
+			s.Date, s.DateFrom = time.Unix(n, 0).UTC(), "git commit "+s.Commit[:min(12, len(s.Commit))]
+			break
+		}
+		fallthrough
+	default:
+		s.Date, s.DateFrom = time.Unix(0, 0).UTC(), "fixed epoch"
+		if s.Dirty {
+			s.DateFrom = "fixed epoch (uncommitted changes)"
+		}
+	}
+	return s, nil
+}
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C")
+	out, err := cmd.Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+var scpLike = regexp.MustCompile(`^(?:[\w.-]+@)?([\w.-]+):([^/].*)$`)
+
+// cleanRemote turns a remote into a browsable https URL without
+// credentials, so the source label is the same whichever way the
+// repository was cloned and never leaks a token.
+func cleanRemote(r string) string {
+	if m := scpLike.FindStringSubmatch(r); m != nil && !strings.Contains(r, "://") {
+		r = "https://" + m[1] + "/" + m[2]
+	}
+	u, err := url.Parse(r)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if u.Scheme == "ssh" || u.Scheme == "git" {
+		u.Scheme = "https"
+	}
+	u.User = nil
+	u.Host = u.Hostname()
+	u.Path = strings.TrimSuffix(u.Path, ".git")
+	return u.String()
+}

@@ -1,0 +1,276 @@
+package golang
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/image"
+	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/runtime"
+)
+
+// BinDir is where binaries go in the image; it is added to PATH.
+const BinDir = "/kiln/bin"
+
+// Options are the go build settings for one program.
+type Options struct {
+	Flags    []string // extra go build flags, e.g. -tags=netgo
+	Ldflags  []string // joined into one -ldflags argument
+	BuildEnv []string // KEY=value added to the build environment
+	Env      []string // the environment kiln runs in
+	WorkDir  string   // where binaries are compiled to
+}
+
+// Builder compiles one main package. It implements runtime.Builder.
+type Builder struct {
+	pkg Package
+	opt Options
+
+	goEnvOnce sync.Once
+	goEnv     goEnv
+	goEnvErr  error
+}
+
+var _ runtime.Builder = (*Builder)(nil)
+
+// New returns a builder for pkg.
+func New(pkg Package, opt Options) *Builder {
+	return &Builder{pkg: pkg, opt: opt}
+}
+
+// Name is the program's name.
+func (b *Builder) Name() string { return b.pkg.Name() }
+
+// env is the build environment for p. Later entries win, so kiln's
+// settings override the inherited environment and the configured build env
+// overrides both.
+func (b *Builder) env(p v1.Platform) []string {
+	env := append([]string(nil), b.opt.Env...)
+	env = append(env, "CGO_ENABLED=0")
+	env = append(env, platform.GoEnv(p)...)
+	return append(env, b.opt.BuildEnv...)
+}
+
+// buildArgs are the go build arguments other than -o and the package.
+func (b *Builder) buildArgs() []string {
+	args := []string{"-trimpath", "-buildvcs=false"}
+	args = append(args, b.opt.Flags...)
+	if len(b.opt.Ldflags) > 0 {
+		args = append(args, "-ldflags="+strings.Join(b.opt.Ldflags, " "))
+	}
+	return args
+}
+
+// Build compiles the package for p and writes the binary layer.
+func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Result, error) {
+	out := filepath.Join(b.opt.WorkDir, b.Name()+"-"+strings.ReplaceAll(platform.String(p), "/", "-"))
+	args := append([]string{"build", "-o", out}, b.buildArgs()...)
+	args = append(args, "--", b.pkg.ImportPath)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = b.pkg.ModuleRoot
+	cmd.Env = b.env(p)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &CompileError{Package: b.pkg.ImportPath, Platform: platform.String(p), Output: strings.TrimSpace(output.String()), Err: err}
+	}
+	defer os.Remove(out)
+
+	bin := path.Join(BinDir, b.Name())
+	t := layer.NewTree()
+	if err := t.AddFile(bin, out, 0o755); err != nil {
+		return nil, err
+	}
+	l, err := layer.Write(ctx, store, t, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &runtime.Result{
+		Layers: []image.Addendum{{
+			Layer:     l,
+			CreatedBy: fmt.Sprintf("kiln: go build %s %s (%s)", strings.Join(b.buildArgs(), " "), b.pkg.ImportPath, strings.Join(platform.GoEnv(p), " ")),
+			Comment:   "go build output, at " + bin,
+		}},
+		Entrypoint: []string{bin},
+		PathDir:    BinDir,
+	}, nil
+}
+
+// CompileError is a failed go build; Output is what the compiler said.
+type CompileError struct {
+	Package, Platform, Output string
+	Err                       error
+}
+
+func (e *CompileError) Error() string {
+	return fmt.Sprintf("go build of %s for %s failed:\n%s\nfix the errors above and run kiln build again", e.Package, e.Platform, e.Output)
+}
+
+func (e *CompileError) Unwrap() error { return e.Err }
+
+type goEnv struct {
+	GOVERSION, GOMODCACHE, GOROOT, GOWORK string
+}
+
+func (b *Builder) readGoEnv(ctx context.Context) (goEnv, error) {
+	b.goEnvOnce.Do(func() {
+		cmd := exec.CommandContext(ctx, "go", "env", "-json", "GOVERSION", "GOMODCACHE", "GOROOT", "GOWORK")
+		cmd.Dir = b.pkg.ModuleRoot
+		cmd.Env = b.opt.Env
+		out, err := cmd.Output()
+		if err != nil {
+			b.goEnvErr = fmt.Errorf("running go env: %w (is Go installed and on PATH?)", err)
+			return
+		}
+		b.goEnvErr = json.Unmarshal(out, &b.goEnv)
+	})
+	return b.goEnv, b.goEnvErr
+}
+
+// unfingerprinted are Go variables that cannot change a build's output.
+var unfingerprinted = []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "GOINSECURE", "GOENV", "GOTMPDIR", "GOTELEMETRY", "GOTELEMETRYDIR", "GODEBUG"}
+
+type depPackage struct {
+	ImportPath string
+	Dir        string
+	Standard   bool
+	GoFiles    []string
+	CgoFiles   []string
+	SFiles     []string
+	HFiles     []string
+	CFiles     []string
+	SysoFiles  []string
+	EmbedFiles []string
+	Module     *struct {
+		Path    string
+		Version string
+		Replace *struct {
+			Path    string
+			Version string
+		}
+	}
+	Error *struct{ Err string }
+}
+
+// Fingerprint writes the inputs of a build for p: the Go version, the
+// build environment and flags, go.mod, go.sum and go.work, and for every
+// non-standard package it depends on, either the module version (for
+// packages in the read-only module cache) or the content of its source and
+// embedded files.
+func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) error {
+	ge, err := b.readGoEnv(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "go %s\nplatform %s\npackage %s\nargs %q\n", ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs())
+	var goVars []string
+	for _, kv := range b.env(p) {
+		k, _, _ := strings.Cut(kv, "=")
+		if (strings.HasPrefix(k, "GO") || k == "CGO_ENABLED") && !slices.Contains(unfingerprinted, k) {
+			goVars = append(goVars, kv)
+		}
+	}
+	// Later entries win in the build, so keep the last of each key.
+	fmt.Fprintf(w, "env %q\n", lastOfEach(goVars))
+	for _, f := range []string{filepath.Join(b.pkg.ModuleRoot, "go.mod"), filepath.Join(b.pkg.ModuleRoot, "go.sum"), ge.GOWORK} {
+		if f == "" || f == "off" {
+			continue
+		}
+		if err := hashFile(w, filepath.Base(f), f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+
+	args := []string{"list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,CgoFiles,SFiles,HFiles,CFiles,SysoFiles,EmbedFiles,Module,Error"}
+	args = append(args, b.opt.Flags...)
+	args = append(args, "--", b.pkg.ImportPath)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = b.pkg.ModuleRoot
+	cmd.Env = b.env(p)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("listing the dependencies of %s: %s", b.pkg.ImportPath, firstNonEmpty(strings.TrimSpace(stderr.String()), err.Error()))
+	}
+	modCache := ge.GOMODCACHE + string(filepath.Separator)
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var dp depPackage
+		if err := dec.Decode(&dp); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("reading go list output: %w", err)
+		}
+		if dp.Standard {
+			continue
+		}
+		fmt.Fprintf(w, "pkg %s\n", dp.ImportPath)
+		if dp.Error != nil {
+			// Let go build report it; the message keeps the fingerprint
+			// from matching a good build.
+			fmt.Fprintf(w, "error %q\n", dp.Error.Err)
+		}
+		if dp.Module != nil && dp.Module.Version != "" && strings.HasPrefix(dp.Dir, modCache) {
+			fmt.Fprintf(w, "mod %s@%s\n", dp.Module.Path, dp.Module.Version)
+			if r := dp.Module.Replace; r != nil {
+				fmt.Fprintf(w, "replace %s@%s\n", r.Path, r.Version)
+			}
+			continue
+		}
+		files := slices.Concat(dp.GoFiles, dp.CgoFiles, dp.SFiles, dp.HFiles, dp.CFiles, dp.SysoFiles, dp.EmbedFiles)
+		for _, f := range files {
+			if err := hashFile(w, f, filepath.Join(dp.Dir, f)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func hashFile(w io.Writer, name, p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("reading %s: %w", p, err)
+	}
+	_, err = fmt.Fprintf(w, "file %s %x\n", name, h.Sum(nil))
+	return err
+}
+
+func lastOfEach(env []string) []string {
+	last := map[string]string{}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		last[k] = kv
+	}
+	out := make([]string, 0, len(last))
+	for _, kv := range last {
+		out = append(out, kv)
+	}
+	slices.Sort(out)
+	return out
+}
