@@ -260,7 +260,11 @@ func ParseData(s string) (DataDir, error) {
 		return DataDir{}, fmt.Errorf("data: %q has no source directory; write SRC or SRC:/path/in/image", s)
 	}
 	if dest == "" {
-		dest = path.Join(DataPath, filepath.Base(src))
+		base := filepath.Base(src)
+		if base == "." || base == ".." || base == string(filepath.Separator) {
+			return DataDir{}, fmt.Errorf("data: %q has no name to place it under; give a destination, e.g. %s:/srv/data", s, src)
+		}
+		dest = path.Join(DataPath, base)
 	}
 	if !path.IsAbs(dest) {
 		return DataDir{}, fmt.Errorf("data: destination %q must be an absolute path in the image", dest)

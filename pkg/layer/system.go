@@ -28,9 +28,15 @@ nonroot:x:65532:
 // CABundle returns the pinned Mozilla root certificates as PEM. They come
 // from the golang.org/x/crypto/x509roots/fallback module at the version
 // go.sum pins, never from the host, so images do not depend on the machine.
+// Roots that Mozilla trusts only with a constraint (such as "distrust
+// certificates issued after") are left out: a PEM bundle cannot carry the
+// constraint, and trusting them without it would be wider than Mozilla.
 var CABundle = sync.OnceValue(func() []byte {
 	var out []byte
 	for r := range bundle.Roots() {
+		if r.Constraint != nil {
+			continue
+		}
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Certificate})...)
 	}
 	return out

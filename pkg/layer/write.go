@@ -111,6 +111,10 @@ func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, 
 	if n != e.Size {
 		return fmt.Errorf("%s changed while it was being read (%d bytes, expected %d); build again", e.Source, n, e.Size)
 	}
+	// A file that grew would otherwise be cut silently at its old size.
+	if k, _ := f.Read(make([]byte, 1)); k > 0 {
+		return fmt.Errorf("%s changed while it was being read (more than the expected %d bytes); build again", e.Source, e.Size)
+	}
 	return nil
 }
 

@@ -134,6 +134,7 @@ func (b Builds) Prune(keep int) error {
 	}
 	var complete []build
 	last := b.Last()
+	lastFound := false
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
 		if strings.HasPrefix(e.Name(), tmpBuild) {
@@ -143,6 +144,7 @@ func (b Builds) Prune(keep int) error {
 			continue
 		}
 		if e.Name() == last {
+			lastFound = true
 			continue
 		}
 		fi, err := os.Stat(filepath.Join(p, resultFile))
@@ -156,7 +158,7 @@ func (b Builds) Prune(keep int) error {
 		complete = append(complete, build{e.Name(), fi.ModTime().UnixNano()})
 	}
 	slices.SortFunc(complete, func(a, b build) int { return cmp.Compare(b.mod, a.mod) })
-	if keep > 0 {
+	if keep > 0 && lastFound {
 		keep-- // "last" counts among those kept
 	}
 	for i, c := range complete {

@@ -75,11 +75,14 @@ func Resolve(ctx context.Context, dir string, args []string, env []string) ([]Pa
 }
 
 func isPathArg(dir, arg string) bool {
+	if strings.Contains(arg, "...") {
+		return false
+	}
 	if arg == "." || arg == ".." || strings.HasPrefix(arg, "./") || strings.HasPrefix(arg, "../") || filepath.IsAbs(arg) {
 		return true
 	}
 	fi, err := os.Stat(filepath.Join(dir, arg))
-	return err == nil && fi.IsDir() && !strings.Contains(arg, "...")
+	return err == nil && fi.IsDir()
 }
 
 func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, error) {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it and CI runs it. It installs
+# what the tests need (Debian packages via hack/install-test-deps.sh), then
+# checks formatting and vet, runs every test (KILN_E2E=1: a missing tool is
+# a failure, not a skip) and prints the benchmark figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+	export PATH="$PATH:/usr/local/go/bin"
+fi
+command -v go >/dev/null || { echo "test.sh: Go is not installed; install the current Go toolchain first" >&2; exit 1; }
+
+echo "== installing test dependencies"
+bash hack/install-test-deps.sh
+
+echo "== gofmt, go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.kiln/*'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+(cd examples/hello && go vet ./...)
+
+echo "== tests"
+KILN_E2E=1 go test -count=1 -timeout 30m ./...
+
+echo "== benchmark figures (printed, not asserted; see docs/performance.md)"
+BENCHTIME=1x bash bench/bigdata.sh

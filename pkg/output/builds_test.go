@@ -1,0 +1,213 @@
+package output
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+type result struct {
+	Fingerprint string   `json:"fingerprint"`
+	Images      []string `json:"images"`
+}
+
+// commit makes a complete build fp whose build.json is dated at.
+func commit(t *testing.T, b Builds, fp string, at time.Time) {
+	t.Helper()
+	tmp, err := b.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(filepath.Base(tmp), tmpBuild) || filepath.Dir(tmp) != filepath.Join(b.Dir, buildsDir) {
+		t.Fatalf("Begin made %s, want a %s folder in %s", tmp, tmpBuild, filepath.Join(b.Dir, buildsDir))
+	}
+	mkfile(t, filepath.Join(tmp, "oci", "oci-layout"), layoutFile)
+	if err := b.Commit(tmp, fp, result{Fingerprint: fp, Images: []string{"img-" + fp}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("the temporary folder %s is still there after Commit", tmp)
+	}
+	if err := os.Chtimes(filepath.Join(b.Path(fp), resultFile), at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBuildsInit(t *testing.T) {
+	b := Builds{Dir: filepath.Join(t.TempDir(), ".kiln")}
+	if err := b.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(b.Dir, buildsDir)); err != nil || !fi.IsDir() {
+		t.Errorf("builds/ not created: %v", err)
+	}
+	gi, err := os.ReadFile(filepath.Join(b.Dir, ".gitignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(strings.Split(string(gi), "\n"), "*") {
+		t.Errorf(".gitignore = %q, want a line \"*\" that ignores everything", gi)
+	}
+	// An existing .gitignore is left alone.
+	mkfile(t, filepath.Join(b.Dir, ".gitignore"), "mine\n")
+	if err := b.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if gi, _ := os.ReadFile(filepath.Join(b.Dir, ".gitignore")); string(gi) != "mine\n" {
+		t.Errorf("Init replaced an existing .gitignore with %q", gi)
+	}
+	if got := ls(t, b.Dir); !slices.Equal(got, []string{".gitignore", buildsDir}) {
+		t.Errorf(".kiln holds %q", got)
+	}
+}
+
+func TestBuildsCommitLoadLast(t *testing.T) {
+	b := Builds{Dir: filepath.Join(t.TempDir(), ".kiln")}
+	if got := b.Last(); got != "" {
+		t.Errorf("Last() of a new directory = %q, want \"\"", got)
+	}
+	var r result
+	if ok, err := b.Load("aaa", &r); ok || err != nil {
+		t.Errorf("Load of a missing build = %v, %v; want false, nil", ok, err)
+	}
+
+	now := time.Now()
+	commit(t, b, "aaa", now)
+	if got := b.Last(); got != "aaa" {
+		t.Errorf("Last() = %q after committing aaa", got)
+	}
+	ok, err := b.Load("aaa", &r)
+	if !ok || err != nil || r.Fingerprint != "aaa" || !slices.Equal(r.Images, []string{"img-aaa"}) {
+		t.Errorf("Load(aaa) = %v, %v, %+v", ok, err, r)
+	}
+	if _, err := os.Stat(filepath.Join(BuildLayout(b.Path("aaa")).Root, "oci-layout")); err != nil {
+		t.Errorf("the build's layout did not move with it: %v", err)
+	}
+	// "last" is a relative link, so the project can be moved.
+	target, err := os.Readlink(filepath.Join(b.Dir, lastLink))
+	if err != nil || filepath.IsAbs(target) {
+		t.Errorf("last -> %q, %v; want a relative link", target, err)
+	}
+	if fi, err := os.Stat(filepath.Join(b.Dir, lastLink, resultFile)); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("last/%s cannot be reached: %v", resultFile, err)
+	}
+
+	commit(t, b, "bbb", now)
+	if got := b.Last(); got != "bbb" {
+		t.Errorf("Last() = %q after committing bbb", got)
+	}
+	if err := b.SetLast("aaa"); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Last(); got != "aaa" {
+		t.Errorf("Last() = %q after SetLast(aaa)", got)
+	}
+	if got := ls(t, b.Dir); !slices.Equal(got, []string{".gitignore", buildsDir, lastLink}) {
+		t.Errorf(".kiln holds %q: SetLast left a temporary link", got)
+	}
+
+	// Committing a fingerprint again replaces the old folder.
+	tmp, err := b.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(tmp, "aaa", result{Fingerprint: "aaa", Images: []string{"new"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Load("aaa", &r); !ok || err != nil || !slices.Equal(r.Images, []string{"new"}) {
+		t.Errorf("Load after recommitting = %v, %v, %+v", ok, err, r)
+	}
+	if _, err := os.Stat(filepath.Join(b.Path("aaa"), "oci")); !os.IsNotExist(err) {
+		t.Errorf("the old build folder's content survived a new commit: %v", err)
+	}
+
+	// A corrupt build.json is an error that says what to do.
+	mkfile(t, filepath.Join(b.Path("bbb"), resultFile), "{")
+	ok, err = b.Load("bbb", &r)
+	if ok || err == nil || !strings.Contains(err.Error(), b.Path("bbb")) || !strings.Contains(err.Error(), "remove it") {
+		t.Errorf("Load of a corrupt build = %v, %v", ok, err)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	base := time.Now().Add(-time.Hour)
+	setup := func(t *testing.T) Builds {
+		b := Builds{Dir: filepath.Join(t.TempDir(), ".kiln")}
+		// b1 oldest ... b5 newest.
+		for i, fp := range []string{"b1", "b2", "b3", "b4", "b5"} {
+			commit(t, b, fp, base.Add(time.Duration(i)*time.Minute))
+		}
+		// Leftovers: an interrupted build and a folder without build.json.
+		if _, err := b.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		mkfile(t, filepath.Join(b.Dir, buildsDir, ".tmp-old", "oci", "blobs", "x"), "x")
+		mkfile(t, filepath.Join(b.Dir, buildsDir, "incomplete", "oci", "oci-layout"), layoutFile)
+		return b
+	}
+	builds := func(t *testing.T, b Builds) []string {
+		return ls(t, filepath.Join(b.Dir, buildsDir))
+	}
+
+	tests := []struct {
+		name string
+		last string // "" keeps what the last commit set (b5)
+		keep int
+		want []string
+	}{
+		{"keep 3, last newest", "", 3, []string{"b3", "b4", "b5"}},
+		{"keep 3, last old", "b1", 3, []string{"b1", "b4", "b5"}},
+		{"keep 1", "b2", 1, []string{"b2"}},
+		{"keep 0 keeps last", "b2", 0, []string{"b2"}},
+		{"keep more than there are", "", 10, []string{"b1", "b2", "b3", "b4", "b5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t)
+			if tt.last != "" {
+				if err := b.SetLast(tt.last); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Prune(tt.keep); err != nil {
+				t.Fatal(err)
+			}
+			if got := builds(t, b); !slices.Equal(got, tt.want) {
+				t.Errorf("after Prune(%d) with last %s: %q, want %q", tt.keep, b.Last(), got, tt.want)
+			}
+			var r result
+			if ok, err := b.Load(b.Last(), &r); !ok || err != nil {
+				t.Errorf("the last build %s can no longer be loaded: %v", b.Last(), err)
+			}
+		})
+	}
+
+	t.Run("no last link", func(t *testing.T) {
+		b := setup(t)
+		if err := os.Remove(filepath.Join(b.Dir, lastLink)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Prune(2); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := builds(t, b), []string{"b4", "b5"}; !slices.Equal(got, want) {
+			t.Errorf("after Prune(2) without last: %q, want the 2 newest %q", got, want)
+		}
+	})
+
+	t.Run("last points at a removed build", func(t *testing.T) {
+		b := setup(t)
+		if err := b.SetLast("gone"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Prune(2); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := builds(t, b), []string{"b4", "b5"}; !slices.Equal(got, want) {
+			t.Errorf("after Prune(2) with a dangling last: %q, want the 2 newest %q", got, want)
+		}
+	})
+}
