@@ -30,15 +30,16 @@ func newReporter(stderr io.Writer, quiet bool) (progress.Reporter, func()) {
 type barReporter struct{ p *mpb.Progress }
 
 func (r *barReporter) Start(name string, total int64) progress.Step {
-	done := decor.OnComplete(decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace), "done")
+	elapsed := decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace)
 	if total > 0 {
 		return &barStep{r.p.AddBar(total,
 			mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
-			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace), done))}
+			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace), elapsed))}
 	}
 	return &barStep{r.p.AddSpinner(0,
+		mpb.BarFillerOnComplete("done"),
 		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
-		mpb.AppendDecorators(done))}
+		mpb.AppendDecorators(elapsed))}
 }
 
 func (r *barReporter) Logf(format string, args ...any) {
