@@ -150,18 +150,10 @@ func buildToLayout(ctx context.Context, opt *Options, pl *plan, fp, dir string) 
 		return nil, err
 	}
 	defer release()
-	lay := output.Layout{Root: dir}
-	if err := lay.Init(); err != nil {
-		return nil, err
-	}
-	res, descs, err := pl.build(ctx, opt.Progress, lay.Blobs())
+	res, err := pl.buildInto(ctx, opt.Progress, output.Layout{Root: dir}, fp)
 	if err != nil {
 		return nil, err
 	}
-	if err := lay.Put(descs...); err != nil {
-		return nil, err
-	}
-	res.Fingerprint = fp
 	res.setOutput(dir)
 	return res, nil
 }
@@ -196,18 +188,10 @@ func buildToProject(ctx context.Context, opt *Options, pl *plan, fp string) (*Re
 		return nil, err
 	}
 	defer os.RemoveAll(tmp) // gone after Commit renames it
-	lay := output.BuildLayout(tmp)
-	if err := lay.Init(); err != nil {
-		return nil, err
-	}
-	built, descs, err := pl.build(ctx, opt.Progress, lay.Blobs())
+	built, err := pl.buildInto(ctx, opt.Progress, output.BuildLayout(tmp), fp)
 	if err != nil {
 		return nil, err
 	}
-	if err := lay.Put(descs...); err != nil {
-		return nil, err
-	}
-	built.Fingerprint = fp
 	if err := builds.Commit(tmp, fp, built); err != nil {
 		return nil, err
 	}
@@ -216,6 +200,23 @@ func buildToProject(ctx context.Context, opt *Options, pl *plan, fp string) (*Re
 	}
 	built.setOutput(output.BuildLayout(builds.Path(fp)).Root)
 	return built, nil
+}
+
+// buildInto builds every image into the layout lay, whose lock the caller
+// holds, and names them in its index.
+func (pl *plan) buildInto(ctx context.Context, rep progress.Reporter, lay output.Layout, fp string) (*Result, error) {
+	if err := lay.Init(); err != nil {
+		return nil, err
+	}
+	res, descs, err := pl.build(ctx, rep, lay.Blobs())
+	if err != nil {
+		return nil, err
+	}
+	if err := lay.Put(descs...); err != nil {
+		return nil, err
+	}
+	res.Fingerprint = fp
+	return res, nil
 }
 
 func (r *Result) setOutput(dir string) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/testutil"
 	"github.com/kiln-build/kiln/pkg/output"
 )
 
@@ -365,15 +366,7 @@ func TestInterruptCleansUp(t *testing.T) {
 	assertPreviousIntact(t, dir, good)
 }
 
-func writeFile(t *testing.T, p, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func writeFile(t *testing.T, p, content string) { testutil.WriteFile(t, p, content) }
 
 func symlink(t *testing.T, target, p string) {
 	t.Helper()
