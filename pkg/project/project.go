@@ -165,10 +165,13 @@ func cleanRemote(r string) string {
 		return ""
 	}
 	if u.Scheme == "ssh" || u.Scheme == "git" {
-		u.Scheme = "https"
+		// The ssh port says nothing about where the web page is.
+		u.Scheme, u.Host = "https", u.Hostname()
+	}
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		u.Host = u.Hostname()
 	}
 	u.User = nil
-	u.Host = u.Hostname()
 	u.Path = strings.TrimSuffix(u.Path, ".git")
 	return u.String()
 }

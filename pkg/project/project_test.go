@@ -25,6 +25,7 @@ func TestCleanRemote(t *testing.T) {
 		{"https://oauth2:token@gitlab.com/org/repo", "https://gitlab.com/org/repo"},
 		{"https://token@github.com/org/repo.git", "https://github.com/org/repo"},
 		{"https://github.com:443/org/repo.git", "https://github.com/org/repo"},
+		{"https://git.example.com:8443/org/repo.git", "https://git.example.com:8443/org/repo"},
 		{"http://internal.example/org/repo.git", "http://internal.example/org/repo"},
 		// Local remotes have no address anyone else can browse.
 		{"/srv/git/repo.git", ""},
