@@ -50,6 +50,9 @@ can target several platforms at once.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newBuildCommand(stdout, stderr))
+	root.AddCommand(newPushCommand(stdout, stderr))
+	root.AddCommand(newLoginCommand(stdout, stderr))
+	root.AddCommand(newCacheCommand(stdout))
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print kiln's version",

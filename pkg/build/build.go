@@ -5,26 +5,30 @@
 package build
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kiln-build/kiln/pkg/base"
 	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/image"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/output"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/progress"
+	"github.com/kiln-build/kiln/pkg/registry"
 )
 
 // Options say what to build and where.
@@ -35,8 +39,23 @@ type Options struct {
 	Targets []string
 	// Platforms is a comma-separated list; "" means kiln.yaml's, else the host's.
 	Platforms string
-	// Output is "oci:DIR", or "" for the project's .kiln directory.
+	// Platforms may be "all": every platform of the base image.
+	//
+	// Output is where the images go besides the project's .kiln
+	// directory: "oci:DIR" (an OCI image layout), "tar:FILE" (an archive
+	// for docker load and podman load, one platform) or
+	// "oci-archive:FILE" (a tar of an OCI layout). "" means only .kiln.
 	Output string
+	// Base is the base image reference; "" means kiln.yaml's, else none.
+	Base string
+	// Push publishes the images to a registry when Push.Repo is set.
+	Push Push
+	// Load loads the host platform's image into podman or docker.
+	Load bool
+	// Registry says how to reach registries, for bases and pushes.
+	Registry registry.Options
+	// Cache is the base image cache; zero means base.DefaultCache().
+	Cache base.Cache
 	// Env is the environment to build in; nil means the process's.
 	Env []string
 	// Progress is told about long steps; nil shows nothing.
@@ -45,10 +64,22 @@ type Options struct {
 	KeepBuilds int
 }
 
+// Push says where to publish images.
+type Push struct {
+	// Repo is the repository. With several images, each goes to
+	// Repo/<last element of its name>.
+	Repo string
+	// Tags are the tags to push; none means "latest".
+	Tags []string
+}
+
 // Result says what was built.
 type Result struct {
-	// Output is the layout holding the images, as "oci:DIR".
+	// Output is where the images are: "oci:DIR", "tar:FILE" or
+	// "oci-archive:FILE" (the .kiln build's layout when no Output was asked).
 	Output string `json:"output"`
+	// Build is the .kiln build folder holding the images.
+	Build string `json:"build"`
 	// Fingerprint identifies the inputs of the build.
 	Fingerprint string `json:"fingerprint"`
 	// Reused is true when an identical earlier build was reused.
@@ -56,8 +87,18 @@ type Result struct {
 	// SourceDate is the time stamped on the images, and SourceDateFrom
 	// says where it came from.
 	SourceDate     string  `json:"sourceDate"`
-	SourceDateFrom string  `json:"sourceDateFrom"`
-	Images         []Image `json:"images"`
+	SourceDateFrom string     `json:"sourceDateFrom"`
+	Base           *BaseImage `json:"base,omitempty"`
+	Images         []Image    `json:"images"`
+}
+
+// BaseImage is the base the images were built on.
+type BaseImage struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	// Layers are the digests of the base's layers, which a push mounts
+	// from the base's repository when it is on the same registry.
+	Layers []string `json:"layers"`
 }
 
 // Image is one program's image.
@@ -70,6 +111,10 @@ type Image struct {
 	Digest    string          `json:"digest"`
 	MediaType string          `json:"mediaType"`
 	Platforms []PlatformImage `json:"platforms"`
+	// Pushed is REPO@DIGEST after a push.
+	Pushed string `json:"pushed,omitempty"`
+	// Loaded is the engine the image was loaded into.
+	Loaded string `json:"loaded,omitempty"`
 }
 
 // PlatformImage is the manifest of one platform.
@@ -96,9 +141,14 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if opt.KeepBuilds == 0 {
 		opt.KeepBuilds = 3
 	}
-	outDir, err := parseOutput(opt.Dir, opt.Output)
+	out, err := parseOutput(opt.Dir, opt.Output)
 	if err != nil {
 		return nil, err
+	}
+	if opt.Push.Repo != "" {
+		if _, err := opt.Registry.ParseRepository(opt.Push.Repo); err != nil {
+			return nil, err
+		}
 	}
 
 	workDir, err := os.MkdirTemp("", "kiln-build-*")
@@ -111,50 +161,20 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer pl.close()
 	step := opt.Progress.Start("fingerprinting inputs", 0)
 	fp, err := pl.fingerprint(ctx)
 	step.Done(err)
 	if err != nil {
 		return nil, err
 	}
-	if outDir != "" {
-		return buildToLayout(ctx, &opt, pl, fp, outDir)
-	}
-	return buildToProject(ctx, &opt, pl, fp)
-}
-
-func parseOutput(dir, out string) (string, error) {
-	if out == "" {
-		return "", nil
-	}
-	p, ok := strings.CutPrefix(out, "oci:")
-	if !ok || p == "" {
-		return "", fmt.Errorf("--output %q is not supported: use oci:DIR for an OCI image layout, or leave it out to build into .kiln/", out)
-	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(dir, p)
-	}
-	return filepath.Clean(p), nil
-}
-
-// buildToLayout writes the images into the layout at dir, replacing
-// entries of the same names in its index.
-func buildToLayout(ctx context.Context, opt *Options, pl *plan, fp, dir string) (*Result, error) {
-	if err := output.CheckDir(dir); err != nil {
-		return nil, err
-	}
-	release, err := output.Lock(ctx, dir, func() {
-		opt.Progress.Logf("waiting for another kiln build writing to %s", dir)
-	})
+	res, err := buildToProject(ctx, &opt, pl, fp)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	res, err := pl.buildInto(ctx, opt.Progress, output.Layout{Root: dir}, fp)
-	if err != nil {
+	if err := deliver(ctx, &opt, out, res); err != nil {
 		return nil, err
 	}
-	res.setOutput(dir)
 	return res, nil
 }
 
@@ -178,7 +198,7 @@ func buildToProject(ctx context.Context, opt *Options, pl *plan, fp string) (*Re
 			return nil, err
 		}
 		res.Reused = true
-		res.setOutput(output.BuildLayout(builds.Path(fp)).Root)
+		res.setBuild(builds.Path(fp))
 		opt.Progress.Logf("nothing changed since build %s; reusing it", fp[:12])
 		return &res, nil
 	}
@@ -198,7 +218,7 @@ func buildToProject(ctx context.Context, opt *Options, pl *plan, fp string) (*Re
 	if err := builds.Prune(opt.KeepBuilds); err != nil {
 		opt.Progress.Logf("could not remove old builds: %v", err)
 	}
-	built.setOutput(output.BuildLayout(builds.Path(fp)).Root)
+	built.setBuild(builds.Path(fp))
 	return built, nil
 }
 
@@ -219,7 +239,14 @@ func (pl *plan) buildInto(ctx context.Context, rep progress.Reporter, lay output
 	return res, nil
 }
 
-func (r *Result) setOutput(dir string) {
+// setBuild records the build folder, and its layout as the output until a
+// delivery says otherwise.
+func (r *Result) setBuild(dir string) {
+	r.Build = dir
+	r.setLayout(output.BuildLayout(dir).Root)
+}
+
+func (r *Result) setLayout(dir string) {
 	r.Output = "oci:" + dir
 	for i := range r.Images {
 		r.Images[i].Reference = r.Output + ":" + r.Images[i].Name
@@ -231,16 +258,33 @@ func (r *Result) setOutput(dir string) {
 func (pl *plan) build(ctx context.Context, rep progress.Reporter, store blob.Store) (*Result, []v1.Descriptor, error) {
 	src := pl.project.Source
 	lopt := layer.Options{ModTime: src.Date}
-	step := rep.Start("certificates and users layer", 0)
-	sys, err := layer.Write(ctx, store, layer.System(), lopt)
-	step.Done(err)
-	if err != nil {
-		return nil, nil, err
+	res := &Result{SourceDate: src.Date.Format(time.RFC3339), SourceDateFrom: src.DateFrom}
+	// On scratch, a system layer makes the image usable; a base brings
+	// its own users and certificates, which kiln must not replace.
+	var system []image.Addendum
+	if pl.base == nil {
+		step := rep.Start("certificates and users layer", 0)
+		sys, err := layer.Write(ctx, store, layer.System(), lopt)
+		step.Done(err)
+		if err != nil {
+			return nil, nil, err
+		}
+		system = []image.Addendum{{Layer: sys, CreatedBy: "kiln: CA certificates, /etc/passwd, /etc/group", Comment: "Mozilla roots at " + layer.CertsPath + "; users root and nonroot (65532)"}}
+	} else {
+		res.Base = &BaseImage{Name: pl.base.Name, Digest: pl.base.Digest.String()}
+		seen := map[v1.Hash]bool{}
+		for _, img := range pl.base.Images {
+			for _, l := range img.Layers {
+				if d, _ := l.Digest(); !seen[d] {
+					seen[d] = true
+					res.Base.Layers = append(res.Base.Layers, d.String())
+				}
+			}
+		}
 	}
-	res := &Result{SourceDate: src.Date.Format("2006-01-02T15:04:05Z"), SourceDateFrom: src.DateFrom}
 	var descs []v1.Descriptor
 	for _, t := range pl.targets {
-		shared := []image.Addendum{{Layer: sys, CreatedBy: "kiln: CA certificates, /etc/passwd, /etc/group", Comment: "Mozilla roots at " + layer.CertsPath + "; users root and nonroot (65532)"}}
+		shared := slices.Clone(system)
 		if t.data != nil {
 			dl, err := writeData(ctx, rep, store, t, lopt)
 			if err != nil {
@@ -275,7 +319,7 @@ func (pl *plan) buildTarget(ctx context.Context, rep progress.Reporter, store bl
 	for i, p := range pl.platforms {
 		g.Go(func() error {
 			step := rep.Start(fmt.Sprintf("building %s for %s", t.name, platform.String(p)), 0)
-			d, err := pl.buildPlatform(gctx, store, t, shared, p)
+			d, err := pl.buildPlatform(gctx, store, t, shared, i)
 			step.Done(err)
 			manifests[i] = d
 			return err
@@ -290,8 +334,12 @@ func (pl *plan) buildTarget(ctx context.Context, rep progress.Reporter, store bl
 	}
 	top := manifests[0]
 	if len(manifests) > 1 {
+		var annotations map[string]string
+		if pl.base != nil {
+			annotations = baseAnnotations(pl.base.Name, pl.base.Digest)
+		}
 		var err error
-		if top, err = image.WriteIndex(store, manifests); err != nil {
+		if top, err = image.WriteIndex(store, manifests, annotations); err != nil {
 			return nil, v1.Descriptor{}, err
 		}
 	}
@@ -300,23 +348,50 @@ func (pl *plan) buildTarget(ctx context.Context, rep progress.Reporter, store bl
 	return img, top, nil
 }
 
-func (pl *plan) buildPlatform(ctx context.Context, store blob.Store, t *target, shared []image.Addendum, p v1.Platform) (v1.Descriptor, error) {
+// buildPlatform builds the image of t for the i-th platform.
+func (pl *plan) buildPlatform(ctx context.Context, store blob.Store, t *target, shared []image.Addendum, i int) (v1.Descriptor, error) {
+	p := pl.platforms[i]
 	lopt := layer.Options{ModTime: pl.project.Source.Date}
 	rr, err := t.builder.Build(ctx, store, p, lopt)
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	return image.Write(store, image.Spec{
+	spec := image.Spec{
 		Platform:   p,
 		Created:    pl.project.Source.Date,
-		Layers:     append(append([]image.Addendum(nil), shared...), rr.Layers...),
+		Layers:     append(slices.Clone(shared), rr.Layers...),
 		Entrypoint: rr.Entrypoint,
-		Env:        t.imageEnv(rr.PathDir),
-		User:       t.user,
+		Env:        t.imageEnv(nil, rr.PathDir),
+		User:       cmp.Or(t.user, config.DefaultUser),
 		WorkingDir: "/",
 		Labels:     t.labels,
 		Ports:      t.ports,
-	})
+	}
+	if pl.base != nil {
+		b := pl.base.Images[i]
+		if err := pl.resolver.Link(ctx, b, store); err != nil {
+			return v1.Descriptor{}, err
+		}
+		spec.Base = &image.Base{Config: b.Config}
+		for _, l := range b.Layers {
+			spec.Base.Layers = append(spec.Base.Layers, l)
+		}
+		bc := b.Config.Config
+		spec.Env = t.imageEnv(bc.Env, rr.PathDir)
+		spec.User = cmp.Or(t.user, bc.User)
+		spec.WorkingDir = cmp.Or(bc.WorkingDir, "/")
+		spec.Annotations = baseAnnotations(pl.base.Name, b.Digest)
+	}
+	return image.Write(store, spec)
+}
+
+// baseAnnotations name the base of an image, as the OCI annotations
+// org.opencontainers.image.base.name and .base.digest.
+func baseAnnotations(name string, digest v1.Hash) map[string]string {
+	return map[string]string{
+		"org.opencontainers.image.base.name":   name,
+		"org.opencontainers.image.base.digest": digest.String(),
+	}
 }
 
 // fingerprint hashes everything that can change the images: kiln itself,
@@ -325,6 +400,12 @@ func (pl *plan) buildPlatform(ctx context.Context, store blob.Store, t *target, 
 func (pl *plan) fingerprint(ctx context.Context) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "kiln %s\ndate %d\nplatforms %q\n", Version(), pl.project.Source.Date.Unix(), pl.platformStrings())
+	if pl.base != nil {
+		fmt.Fprintf(h, "base %s %s\n", pl.base.Name, pl.base.Digest)
+		for _, img := range pl.base.Images {
+			fmt.Fprintf(h, "base image %s %s\n", platform.String(img.Platform), img.Digest)
+		}
+	}
 	for _, t := range pl.targets {
 		fmt.Fprintf(h, "target %s %s\nenv %q\nlabels %q\nports %q\nuser %s\n", t.name, t.pkg, t.env, sortedPairs(t.labels), t.ports, t.user)
 		if t.data != nil {

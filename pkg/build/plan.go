@@ -2,14 +2,17 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/pkg/base"
 	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/image"
 	"github.com/kiln-build/kiln/pkg/layer"
@@ -31,6 +34,15 @@ type plan struct {
 	project   *project.Project
 	platforms []v1.Platform
 	targets   []*target
+	base      *base.Base // nil for images from scratch
+	resolver  *base.Resolver
+	release   func() // releases the base cache's lock
+}
+
+func (pl *plan) close() {
+	if pl.release != nil {
+		pl.release()
+	}
 }
 
 // target is one program and the image settings that apply to it.
@@ -41,7 +53,7 @@ type target struct {
 	env     []string // image environment, without runtime additions
 	labels  map[string]string
 	ports   []string
-	user    string
+	user    string      // "" when not configured
 	data    *layer.Tree // nil when the program has no data directories
 	dataDoc []string    // "SRC -> DEST", for the history entry
 }
@@ -67,8 +79,16 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 	if platforms == "" {
 		platforms = cfg.PlatformList()
 	}
+	baseRef := opt.Base
+	if baseRef == "" {
+		baseRef = cfg.Base
+	}
+	all := platforms == "all"
 	pl := []v1.Platform{platform.Host()}
-	if platforms != "" {
+	switch {
+	case all && baseRef == "":
+		return nil, fmt.Errorf("--platform all means every platform of the base image, and there is none: set --base or base: in %s", config.FileName)
+	case platforms != "" && !all:
 		if pl, err = platform.Parse(platforms); err != nil {
 			if cfg.Path != "" && opt.Platforms == "" {
 				return nil, fmt.Errorf("%s: platforms: %w", cfg.Path, err)
@@ -79,12 +99,22 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 
 	data := proj.TemplateData()
 	pln := &plan{project: proj, platforms: pl}
+	if baseRef != "" {
+		if all {
+			pl = nil
+		}
+		if err := pln.resolveBase(ctx, opt, baseRef, pl, platforms != ""); err != nil {
+			pln.close()
+			return nil, err
+		}
+	}
 	names := map[string]string{}
 	for _, pkg := range pkgs {
 		rel := proj.RelDir(pkg.Dir)
 		s := cfg.For(rel)
-		t, err := newTarget(proj, pkg, s, data, workDir)
+		t, err := newTarget(proj, pkg, s, data, workDir, pln.base != nil)
 		if err != nil {
+			pln.close()
 			where := cfg.Path
 			if where == "" {
 				where = pkg.ImportPath
@@ -92,6 +122,7 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if other, ok := names[t.name]; ok {
+			pln.close()
 			return nil, fmt.Errorf("%s and %s would both be image %q; give each a name under targets in %s", other, pkg.ImportPath, t.name, config.FileName)
 		}
 		names[t.name] = pkg.ImportPath
@@ -100,7 +131,43 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 	return pln, nil
 }
 
-func newTarget(proj *project.Project, pkg golang.Package, s config.Settings, data *config.TemplateData, workDir string) (*target, error) {
+// resolveBase resolves the base image for the platforms (nil: all of the
+// base's). A single-image base serves only its own platform: without
+// platforms asked for explicitly, kiln builds for that one.
+func (pl *plan) resolveBase(ctx context.Context, opt *Options, ref string, platforms []v1.Platform, explicit bool) error {
+	cache := opt.Cache
+	if cache.Dir == "" {
+		var err error
+		if cache, err = base.DefaultCache(); err != nil {
+			return err
+		}
+	}
+	release, err := cache.Lock(ctx, false)
+	if err != nil {
+		return fmt.Errorf("base image cache %s: %w", cache.Dir, err)
+	}
+	pl.release = release
+	pl.resolver = &base.Resolver{Cache: cache, Registry: opt.Registry}
+	step := opt.Progress.Start("resolving base "+ref, 0)
+	b, err := pl.resolver.Resolve(ctx, ref, platforms)
+	var single *base.SingleImageError
+	if errors.As(err, &single) && !explicit {
+		opt.Progress.Logf("base %s is only for %s; building for it", ref, platform.String(single.Platform))
+		b, err = pl.resolver.Resolve(ctx, ref, []v1.Platform{single.Platform})
+	}
+	step.Done(err)
+	if err != nil {
+		return err
+	}
+	pl.base = b
+	pl.platforms = nil
+	for _, img := range b.Images {
+		pl.platforms = append(pl.platforms, img.Platform)
+	}
+	return nil
+}
+
+func newTarget(proj *project.Project, pkg golang.Package, s config.Settings, data *config.TemplateData, workDir string, hasBase bool) (*target, error) {
 	t := &target{pkg: pkg.ImportPath, name: pkg.Name()}
 	var err error
 	if s.Name != "" {
@@ -148,8 +215,10 @@ func newTarget(proj *project.Project, pkg golang.Package, s config.Settings, dat
 		}
 		t.ports = append(t.ports, p)
 	}
-	if t.user, err = config.ParseUser(s.User); err != nil {
-		return nil, err
+	if s.User != "" {
+		if t.user, err = config.ParseUser(s.User, hasBase); err != nil {
+			return nil, err
+		}
 	}
 	return t, t.addData(proj, pkg, s)
 }
@@ -191,13 +260,14 @@ func (t *target) addData(proj *project.Project, pkg golang.Package, s config.Set
 	return nil
 }
 
-// imageEnv is the image's environment: PATH with the program's directory,
-// the data path variables, then the configured variables.
-func (t *target) imageEnv(pathDir string) []string {
-	var env []string
+// imageEnv is the image's environment: the base's, PATH (the base's or the
+// configured one) with the program's directory, the data path variables,
+// then the configured variables.
+func (t *target) imageEnv(baseEnv []string, pathDir string) []string {
+	env := slices.Clone(baseEnv)
 	for _, kv := range t.env {
 		if strings.HasPrefix(kv, "PATH=") {
-			env = append(env, kv)
+			env = image.SetEnv(env, kv)
 		}
 	}
 	env = image.AppendPath(env, pathDir)

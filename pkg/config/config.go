@@ -50,7 +50,11 @@ type Settings struct {
 // File is the whole of kiln.yaml.
 type File struct {
 	Settings `yaml:",inline"`
-	// Platforms to build when --platform is not given.
+	// Base is the image to build on: a reference by tag or digest. Empty
+	// means an empty base (scratch).
+	Base string `yaml:"base"`
+	// Platforms to build when --platform is not given; ["all"] means every
+	// platform of the base.
 	Platforms []string `yaml:"platforms"`
 	// Targets override Settings for single programs, keyed by the package's
 	// directory relative to the module root ("cmd/api" or "./cmd/api").
@@ -127,15 +131,16 @@ func yamlError(name string, err error) error {
 }
 
 func knownKeys() []string {
-	return []string{"name", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets"}
+	return []string{"name", "base", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets"}
 }
 
 func (f *File) validate() error {
-	if err := f.Settings.validate(); err != nil {
+	hasBase := f.Base != ""
+	if err := f.Settings.validate(hasBase); err != nil {
 		return err
 	}
 	for k, t := range f.Targets {
-		if err := t.validate(); err != nil {
+		if err := t.validate(hasBase); err != nil {
 			return fmt.Errorf("targets.%s: %w", k, err)
 		}
 	}
@@ -144,7 +149,9 @@ func (f *File) validate() error {
 
 var portRE = regexp.MustCompile(`^(\d{1,5})(/(tcp|udp|sctp))?$`)
 
-func (s Settings) validate() error {
+// validate checks values. On a base image any user name may exist, so
+// names are checked only for images from scratch.
+func (s Settings) validate(hasBase bool) error {
 	for _, p := range s.Ports {
 		m := portRE.FindStringSubmatch(p)
 		if m == nil {
@@ -154,7 +161,7 @@ func (s Settings) validate() error {
 			return fmt.Errorf("ports: %q is out of range 1-65535", p)
 		}
 	}
-	if _, err := ParseUser(s.User); err != nil {
+	if _, err := ParseUser(s.User, hasBase); err != nil {
 		return err
 	}
 	for _, d := range s.Data {
@@ -232,15 +239,16 @@ const DefaultUser = "65532:65532"
 var uidRE = regexp.MustCompile(`^\d+(:\d+)?$`)
 
 // ParseUser turns the user setting into the config's "UID:GID" form. An
-// empty setting gives the default non-root user.
-func ParseUser(u string) (string, error) {
+// empty setting gives the default non-root user. On a base image (hasBase)
+// a name is kept as it is, for the base's /etc/passwd to resolve.
+func ParseUser(u string, hasBase bool) (string, error) {
 	if u == "" {
 		return DefaultUser, nil
 	}
-	if v, ok := knownUsers[u]; ok {
+	if v, ok := knownUsers[u]; ok && !hasBase {
 		return v, nil
 	}
-	if uidRE.MatchString(u) {
+	if uidRE.MatchString(u) || (hasBase && !strings.ContainsAny(u, " \t\n")) {
 		return u, nil
 	}
 	return "", fmt.Errorf("user: %q is not known in the image; use nonroot, root or a numeric UID[:GID]", u)

@@ -315,7 +315,7 @@ func TestParseUser(t *testing.T) {
 		{" 1000", "", true},
 	}
 	for _, tt := range tests {
-		got, err := ParseUser(tt.in)
+		got, err := ParseUser(tt.in, false)
 		if tt.err {
 			if err == nil {
 				t.Errorf("ParseUser(%q) = %q, want an error", tt.in, got)
@@ -330,6 +330,15 @@ func TestParseUser(t *testing.T) {
 	}
 	if DefaultUser != "65532:65532" {
 		t.Errorf("DefaultUser = %q, want the nonroot user 65532:65532", DefaultUser)
+	}
+	// On a base image, names are the base's to resolve, and kept as given.
+	for in, want := range map[string]string{"www-data": "www-data", "root": "root", "1000:1000": "1000:1000"} {
+		if got, err := ParseUser(in, true); err != nil || got != want {
+			t.Errorf("ParseUser(%q, base) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseUser("two words", true); err == nil {
+		t.Error("a user with a space was accepted")
 	}
 }
 

@@ -26,10 +26,17 @@ type Addendum struct {
 	Comment   string
 }
 
+// Base is the image a Spec builds on.
+type Base struct {
+	Config *v1.ConfigFile
+	Layers []v1.Layer
+}
+
 // Spec is what goes into one platform's image.
 type Spec struct {
 	Platform   v1.Platform
 	Created    time.Time // the source date: config, history and label times
+	Base       *Base     // nil for an image from scratch
 	Layers     []Addendum
 	Entrypoint []string
 	Cmd        []string
@@ -38,9 +45,16 @@ type Spec struct {
 	WorkingDir string
 	Labels     map[string]string
 	Ports      []string // "8080/tcp"
+	// Annotations go on the manifest.
+	Annotations map[string]string
 }
 
-// Config returns the image config file for s.
+// Config returns the image config file for s. On a base, the base's
+// config is the starting point: its settings, history and diffIDs come
+// first, and s's entrypoint, command, environment, user, working
+// directory, labels and ports are set over them (labels and ports are
+// merged). The base's Cmd is replaced, since it would become arguments to
+// the new entrypoint.
 func Config(s Spec) (*v1.ConfigFile, error) {
 	created := v1.Time{Time: s.Created.UTC()}
 	cfg := &v1.ConfigFile{
@@ -49,21 +63,34 @@ func Config(s Spec) (*v1.ConfigFile, error) {
 		Architecture: s.Platform.Architecture,
 		OS:           s.Platform.OS,
 		Variant:      s.Platform.Variant,
-		Config: v1.Config{
-			Entrypoint: s.Entrypoint,
-			Cmd:        s.Cmd,
-			Env:        s.Env,
-			User:       s.User,
-			WorkingDir: s.WorkingDir,
-			Labels:     s.Labels,
-		},
-		RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{}},
+		RootFS:       v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{}},
 	}
-	if len(s.Ports) > 0 {
-		cfg.Config.ExposedPorts = map[string]struct{}{}
-		for _, p := range s.Ports {
-			cfg.Config.ExposedPorts[p] = struct{}{}
+	if s.Base != nil {
+		b := s.Base.Config.DeepCopy()
+		cfg.Config = b.Config
+		cfg.OSVersion, cfg.OSFeatures = b.OSVersion, b.OSFeatures
+		cfg.History = b.History
+		for _, l := range s.Base.Layers {
+			diffID, err := l.DiffID()
+			if err != nil {
+				return nil, err
+			}
+			cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
 		}
+	}
+	c := &cfg.Config
+	c.Entrypoint, c.Cmd, c.Env, c.User, c.WorkingDir = s.Entrypoint, s.Cmd, s.Env, s.User, s.WorkingDir
+	for k, v := range s.Labels {
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		c.Labels[k] = v
+	}
+	for _, p := range s.Ports {
+		if c.ExposedPorts == nil {
+			c.ExposedPorts = map[string]struct{}{}
+		}
+		c.ExposedPorts[p] = struct{}{}
 	}
 	for _, a := range s.Layers {
 		diffID, err := a.Layer.DiffID()
@@ -98,8 +125,16 @@ func Write(store blob.Store, s Spec) (v1.Descriptor, error) {
 		MediaType:     types.OCIManifestSchema1,
 		Config:        cfgDesc,
 		Layers:        []v1.Descriptor{},
+		Annotations:   s.Annotations,
 	}
-	for _, a := range s.Layers {
+	var layers []Addendum
+	if s.Base != nil {
+		for _, l := range s.Base.Layers {
+			layers = append(layers, Addendum{Layer: l})
+		}
+	}
+	layers = append(layers, s.Layers...)
+	for _, a := range layers {
 		d, err := descriptor(a.Layer)
 		if err != nil {
 			return v1.Descriptor{}, err
@@ -135,12 +170,13 @@ func descriptor(l v1.Layer) (v1.Descriptor, error) {
 }
 
 // WriteIndex stores an image index over manifests (each carrying its
-// platform) and returns its descriptor.
-func WriteIndex(store blob.Store, manifests []v1.Descriptor) (v1.Descriptor, error) {
+// platform), with annotations, and returns its descriptor.
+func WriteIndex(store blob.Store, manifests []v1.Descriptor, annotations map[string]string) (v1.Descriptor, error) {
 	idx := v1.IndexManifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIImageIndex,
 		Manifests:     manifests,
+		Annotations:   annotations,
 	}
 	return store.WriteJSON(idx, types.OCIImageIndex)
 }

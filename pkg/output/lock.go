@@ -17,6 +17,16 @@ import (
 // kernel drops it when the holder exits or is killed, so no stale lock can
 // outlive a build.
 func Lock(ctx context.Context, dir string, waiting func()) (release func(), err error) {
+	return flock(ctx, dir, syscall.LOCK_EX, waiting)
+}
+
+// RLock takes a shared lock on dir: any number of RLock holders, but no
+// Lock holder, at once.
+func RLock(ctx context.Context, dir string) (release func(), err error) {
+	return flock(ctx, dir, syscall.LOCK_SH, nil)
+}
+
+func flock(ctx context.Context, dir string, how int, waiting func()) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -26,7 +36,7 @@ func Lock(ctx context.Context, dir string, waiting func()) (release func(), err 
 	}
 	told := false
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
 			return func() {
 				syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

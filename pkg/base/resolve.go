@@ -1,0 +1,372 @@
+package base
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/registry"
+)
+
+// Base is a resolved base image reference.
+type Base struct {
+	// Ref is the reference as given, and Name its full form, recorded in
+	// the org.opencontainers.image.base.name annotation.
+	Ref  name.Reference
+	Name string
+	// Digest is what Ref points at: the index, or the single image.
+	Digest v1.Hash
+	// Images holds one image per platform, in the order asked for.
+	Images []*Image
+}
+
+// Image is the base for one platform.
+type Image struct {
+	Platform v1.Platform
+	Digest   v1.Hash // of its manifest
+	Config   *v1.ConfigFile
+	Layers   []*Layer
+}
+
+// Resolver finds base images and keeps their blobs in the cache.
+type Resolver struct {
+	Cache    Cache
+	Registry registry.Options
+
+	fetches singleflight.Group
+}
+
+// Resolve resolves ref for each platform; nil platforms means every
+// platform the base offers ("--platform all"), leaving out attestations
+// and non-Linux images. A reference by digest whose blobs are cached
+// resolves without the network.
+func (r *Resolver) Resolve(ctx context.Context, ref string, platforms []v1.Platform) (*Base, error) {
+	pref, err := r.Registry.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	b := &Base{Ref: pref, Name: pref.Name()}
+	data, mt, digest, err := r.manifest(ctx, pref)
+	if err != nil {
+		return nil, err
+	}
+	b.Digest = digest
+	if mt.IsIndex() {
+		var idx v1.IndexManifest
+		if err := json.Unmarshal(data, &idx); err != nil {
+			return nil, fmt.Errorf("base %s: bad index: %w", ref, err)
+		}
+		descs, err := pick(ref, idx.Manifests, platforms)
+		if err != nil {
+			return nil, err
+		}
+		for i, d := range descs {
+			img, err := r.image(ctx, pref.Context().Digest(d.Digest.String()), d.Digest, platformOf(d, platforms, i))
+			if err != nil {
+				return nil, err
+			}
+			b.Images = append(b.Images, img)
+		}
+		return b, nil
+	}
+	img, err := r.imageFrom(ctx, pref, digest, data, mt)
+	if err != nil {
+		return nil, err
+	}
+	if platforms == nil {
+		platforms = []v1.Platform{img.Platform}
+	}
+	for _, p := range platforms {
+		if !sameArch(p, img.Platform) {
+			return nil, &SingleImageError{Ref: ref, Platform: img.Platform, Wanted: p}
+		}
+		one := *img
+		one.Platform = p
+		b.Images = append(b.Images, &one)
+	}
+	return b, nil
+}
+
+// SingleImageError says that a base is one image, for another platform.
+type SingleImageError struct {
+	Ref              string
+	Platform, Wanted v1.Platform
+}
+
+func (e *SingleImageError) Error() string {
+	return fmt.Sprintf("base %s is a single image for %s, not %s: choose a multi-platform base or --platform %s",
+		e.Ref, platform.String(e.Platform), platform.String(e.Wanted), platform.String(e.Platform))
+}
+
+func platformOf(d v1.Descriptor, asked []v1.Platform, i int) v1.Platform {
+	if asked != nil {
+		return asked[i]
+	}
+	p, _ := platform.ParseOne(d.Platform.OS + "/" + d.Platform.Architecture + variantSuffix(d.Platform.Variant))
+	return p
+}
+
+func variantSuffix(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "/" + v
+}
+
+// pick chooses the index entry for each platform.
+func pick(ref string, entries []v1.Descriptor, platforms []v1.Platform) ([]v1.Descriptor, error) {
+	var usable []v1.Descriptor
+	var offered []string
+	nested := false
+	for _, d := range entries {
+		if d.MediaType.IsIndex() {
+			nested = true
+			continue
+		}
+		if d.Platform == nil || d.Platform.OS == "unknown" || d.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+			continue
+		}
+		p, err := platform.ParseOne(d.Platform.OS + "/" + d.Platform.Architecture + variantSuffix(d.Platform.Variant))
+		if err != nil {
+			continue // not Linux, or an architecture Go cannot build for
+		}
+		usable = append(usable, d)
+		offered = append(offered, platform.String(p))
+	}
+	if platforms == nil {
+		if nested {
+			return nil, fmt.Errorf("base %s holds a nested index, which kiln does not support: use the digest of one of its indexes as the base", ref)
+		}
+		if len(usable) == 0 {
+			return nil, fmt.Errorf("base %s offers no Linux platform kiln can build for", ref)
+		}
+		return usable, nil
+	}
+	var out []v1.Descriptor
+	for _, want := range platforms {
+		found := false
+		for i, d := range usable {
+			if offered[i] == platform.String(want) {
+				out = append(out, d)
+				found = true
+				break
+			}
+		}
+		if !found {
+			if nested {
+				return nil, fmt.Errorf("base %s holds a nested index, which kiln does not support: use the digest of one of its indexes as the base", ref)
+			}
+			return nil, fmt.Errorf("base %s has no image for %s; it offers %s", ref, platform.String(want), strings.Join(offered, ", "))
+		}
+	}
+	return out, nil
+}
+
+func sameArch(a, b v1.Platform) bool {
+	return a.OS == b.OS && a.Architecture == b.Architecture && a.Variant == b.Variant
+}
+
+// manifest fetches what ref points at: from the cache when ref is a digest
+// already stored, else from the registry (and stores it).
+func (r *Resolver) manifest(ctx context.Context, ref name.Reference) ([]byte, types.MediaType, v1.Hash, error) {
+	if d, ok := ref.(name.Digest); ok {
+		h, err := v1.NewHash(d.DigestStr())
+		if err != nil {
+			return nil, "", v1.Hash{}, err
+		}
+		if data, err := os.ReadFile(r.Cache.Blobs().Path(h)); err == nil {
+			touch(r.Cache.Blobs().Path(h))
+			return data, mediaType(data), h, nil
+		}
+	}
+	desc, err := remote.Get(ref, r.Registry.Remote(ctx)...)
+	if err != nil {
+		return nil, "", v1.Hash{}, fmt.Errorf("fetching base %s: %w", ref, registry.Explain(err, ref.Context().RegistryStr()))
+	}
+	if err := r.store(desc.Manifest, desc.Digest); err != nil {
+		return nil, "", v1.Hash{}, err
+	}
+	return desc.Manifest, desc.MediaType, desc.Digest, nil
+}
+
+// mediaType reads the media type of a stored manifest or index.
+func mediaType(data []byte) types.MediaType {
+	var m struct {
+		MediaType types.MediaType `json:"mediaType"`
+		Manifests json.RawMessage `json:"manifests"`
+	}
+	json.Unmarshal(data, &m)
+	if m.MediaType == "" && m.Manifests != nil {
+		return types.OCIImageIndex
+	}
+	if m.MediaType == "" {
+		return types.OCIManifestSchema1
+	}
+	return m.MediaType
+}
+
+// store puts verified bytes in the cache.
+func (r *Resolver) store(data []byte, want v1.Hash) error {
+	d, err := r.Cache.Blobs().WriteBytes(data, "")
+	if err != nil {
+		return fmt.Errorf("writing to the cache %s: %w", r.Cache.Dir, err)
+	}
+	if d.Digest != want {
+		return fmt.Errorf("the registry served %s for %s", d.Digest, want)
+	}
+	return nil
+}
+
+func (r *Resolver) image(ctx context.Context, ref name.Digest, digest v1.Hash, p v1.Platform) (*Image, error) {
+	data, mt, _, err := r.manifest(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := r.imageFrom(ctx, ref, digest, data, mt)
+	if err != nil {
+		return nil, err
+	}
+	img.Platform = p
+	return img, nil
+}
+
+func (r *Resolver) imageFrom(ctx context.Context, ref name.Reference, digest v1.Hash, data []byte, mt types.MediaType) (*Image, error) {
+	if mt != types.OCIManifestSchema1 && mt != types.DockerManifestSchema2 {
+		return nil, fmt.Errorf("base %s is a %s, which kiln cannot build on (it takes OCI and Docker v2 images)", ref, mt)
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("base %s: bad manifest: %w", ref, err)
+	}
+	cfgData, err := r.blob(ctx, ref.Context(), m.Config.Digest)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(cfgData))
+	if err != nil {
+		return nil, fmt.Errorf("base %s: bad config: %w", ref, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return nil, fmt.Errorf("base %s: its config lists %d layers and its manifest %d", ref, len(cfg.RootFS.DiffIDs), len(m.Layers))
+	}
+	img := &Image{Digest: digest, Config: cfg}
+	img.Platform, _ = platform.ParseOne(cfg.OS + "/" + cfg.Architecture + variantSuffix(cfg.Variant))
+	for i, d := range m.Layers {
+		mt, err := ociLayerType(d.MediaType)
+		if err != nil {
+			return nil, fmt.Errorf("base %s: %w", ref, err)
+		}
+		img.Layers = append(img.Layers, &Layer{
+			resolver: r, repo: ref.Context(),
+			digest: d.Digest, diffID: cfg.RootFS.DiffIDs[i], size: d.Size, mediaType: mt,
+		})
+	}
+	return img, nil
+}
+
+// ociLayerType maps Docker layer media types to their OCI equivalents
+// (the bytes are the same), so images on Docker bases are pure OCI.
+func ociLayerType(mt types.MediaType) (types.MediaType, error) {
+	switch mt {
+	case types.DockerLayer, types.OCILayer:
+		return types.OCILayer, nil
+	case types.DockerUncompressedLayer, types.OCIUncompressedLayer:
+		return types.OCIUncompressedLayer, nil
+	case types.OCILayerZStd:
+		return mt, nil
+	}
+	return "", fmt.Errorf("layer type %s is not supported (foreign or non-distributable layers cannot be copied)", mt)
+}
+
+// blob returns a small blob (a config) from the cache or the registry.
+func (r *Resolver) blob(ctx context.Context, repo name.Repository, h v1.Hash) ([]byte, error) {
+	if err := r.fetch(ctx, repo, h); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(r.Cache.Blobs().Path(h))
+}
+
+// fetch makes sure blob h is in the cache, downloading and verifying it if
+// not. Concurrent fetches of one blob download it once.
+func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash) error {
+	p := r.Cache.Blobs().Path(h)
+	if _, err := os.Stat(p); err == nil {
+		touch(p)
+		return nil
+	}
+	_, err, _ := r.fetches.Do(h.String(), func() (any, error) {
+		l, err := remote.Layer(repo.Digest(h.String()), r.Registry.Remote(ctx)...)
+		if err != nil {
+			return nil, err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, registry.Explain(err, repo.RegistryStr()))
+		}
+		defer rc.Close()
+		w, err := r.Cache.Blobs().Create()
+		if err != nil {
+			return nil, err
+		}
+		defer w.Abort()
+		if _, err := io.Copy(w, rc); err != nil {
+			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, registry.Explain(err, repo.RegistryStr()))
+		}
+		got, _, err := w.Commit()
+		if err == nil && got != h {
+			os.Remove(r.Cache.Blobs().Path(got))
+			err = fmt.Errorf("%s served corrupt data for %s (got %s)", repo.RegistryStr(), h, got)
+		}
+		return nil, err
+	})
+	return err
+}
+
+// Link makes sure img's layers are cached and links them into store.
+func (r *Resolver) Link(ctx context.Context, img *Image, store blob.Store) error {
+	for _, l := range img.Layers {
+		if err := r.fetch(ctx, l.repo, l.digest); err != nil {
+			return err
+		}
+		if err := store.Link(r.Cache.Blobs(), l.digest); err != nil {
+			return fmt.Errorf("linking base layer %s: %w", l.digest, err)
+		}
+	}
+	return nil
+}
+
+// Layer is a base image layer, described by its manifest and config and
+// read from the cache. It implements v1.Layer.
+type Layer struct {
+	resolver  *Resolver
+	repo      name.Repository
+	digest    v1.Hash
+	diffID    v1.Hash
+	size      int64
+	mediaType types.MediaType
+}
+
+var _ v1.Layer = (*Layer)(nil)
+
+func (l *Layer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *Layer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *Layer) Size() (int64, error)                { return l.size, nil }
+func (l *Layer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+func (l *Layer) Compressed() (io.ReadCloser, error) {
+	return os.Open(l.resolver.Cache.Blobs().Path(l.digest))
+}
+func (l *Layer) Uncompressed() (io.ReadCloser, error) {
+	return nil, fmt.Errorf("base layers are never unpacked")
+}

@@ -1,0 +1,123 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Mount is a layer that also exists in another repository (a base image's
+// layer): on the same registry it is mounted rather than uploaded.
+type Mount struct {
+	Digest v1.Hash
+	From   name.Reference
+}
+
+// Push publishes the image or index desc of the layout at dir to repo,
+// under the first tag and then the others, and returns repo@digest. Blobs
+// the registry already has are skipped after a HEAD request; the rest are
+// uploaded in parallel, with transient failures retried. o.Updates, if
+// set, is closed when Push returns.
+func Push(ctx context.Context, dir string, desc v1.Descriptor, repo name.Repository, tags []string, mounts []Mount, o Options) (_ name.Digest, err error) {
+	// go-containerregistry closes the channel at the end of the write it
+	// is given to; if Push fails before that, close it here.
+	handed := false
+	defer func() {
+		if o.Updates != nil && !handed {
+			close(o.Updates)
+		}
+	}()
+	if len(tags) == 0 {
+		tags = []string{"latest"}
+	}
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	root, err := lp.ImageIndex()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	opts := o.Remote(ctx)
+	// The progress channel is closed when a write ends, so only the main
+	// write reports progress.
+	quiet := o
+	quiet.Updates = nil
+	qopts := quiet.Remote(ctx)
+	reg := repo.RegistryStr()
+	first := repo.Tag(tags[0])
+
+	var taggable remote.Taggable
+	if desc.MediaType.IsIndex() {
+		idx, err := root.ImageIndex(desc.Digest)
+		if err != nil {
+			return name.Digest{}, err
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return name.Digest{}, err
+		}
+		var imgs []v1.Image
+		for _, d := range im.Manifests {
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				return name.Digest{}, err
+			}
+			imgs = append(imgs, img)
+		}
+		if err := mount(repo, mounts, imgs, qopts); err != nil {
+			return name.Digest{}, Explain(err, reg)
+		}
+		handed = true
+		if err := remote.WriteIndex(first, idx, opts...); err != nil {
+			return name.Digest{}, fmt.Errorf("pushing to %s: %w", repo, Explain(err, reg))
+		}
+		taggable = idx
+	} else {
+		img, err := root.Image(desc.Digest)
+		if err != nil {
+			return name.Digest{}, err
+		}
+		if err := mount(repo, mounts, []v1.Image{img}, qopts); err != nil {
+			return name.Digest{}, Explain(err, reg)
+		}
+		handed = true
+		if err := remote.Write(first, img, opts...); err != nil {
+			return name.Digest{}, fmt.Errorf("pushing to %s: %w", repo, Explain(err, reg))
+		}
+		taggable = img
+	}
+	for _, t := range tags[1:] {
+		if err := remote.Tag(repo.Tag(t), taggable, qopts...); err != nil {
+			return name.Digest{}, fmt.Errorf("tagging %s:%s: %w", repo, t, Explain(err, reg))
+		}
+	}
+	return repo.Digest(desc.Digest.String()), nil
+}
+
+// mount asks the registry to mount the base layers that live in another
+// repository on the same registry, so they are never uploaded.
+func mount(repo name.Repository, mounts []Mount, imgs []v1.Image, opts []remote.Option) error {
+	done := map[v1.Hash]bool{}
+	for _, m := range mounts {
+		if done[m.Digest] || m.From.Context().RegistryStr() != repo.RegistryStr() || m.From.Context().RepositoryStr() == repo.RepositoryStr() {
+			continue
+		}
+		for _, img := range imgs {
+			l, err := img.LayerByDigest(m.Digest)
+			if err != nil {
+				continue // not a layer of this platform's image
+			}
+			if err := remote.WriteLayer(repo, &remote.MountableLayer{Layer: l, Reference: m.From}, opts...); err != nil {
+				return fmt.Errorf("mounting base layer %s from %s: %w", m.Digest, m.From.Context(), err)
+			}
+			done[m.Digest] = true
+			break
+		}
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+// Package registry talks to registries that implement the OCI distribution
+// spec: how kiln authenticates, reaches insecure registries, retries, and
+// logs in. Pulling bases is pkg/base's job and pushing is Push's, both over
+// go-containerregistry's remote package configured here.
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Options say how to reach registries.
+type Options struct {
+	// Insecure allows plain HTTP and unverified TLS, for every registry.
+	Insecure bool
+	// Keychain finds credentials; nil means DefaultKeychain.
+	Keychain authn.Keychain
+	// Jobs is how many blobs move at once; 0 means 4.
+	Jobs int
+	// Updates, if set, receives upload or download progress.
+	Updates chan<- v1.Update
+	// Transport is the base HTTP transport; nil means a copy of
+	// http.DefaultTransport (with TLS verification off when Insecure).
+	Transport http.RoundTripper
+}
+
+// DefaultKeychain reads credentials where docker and podman keep them:
+// the docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json,
+// with its credential helpers) and podman's auth file ($REGISTRY_AUTH_FILE
+// or $XDG_RUNTIME_DIR/containers/auth.json).
+var DefaultKeychain = authn.DefaultKeychain
+
+// Backoff is how transient failures (5xx, connection resets) are retried:
+// 5 tries over about 8 seconds.
+var Backoff = remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 5}
+
+// nameOptions are how references are parsed.
+func (o Options) nameOptions() []name.Option {
+	if o.Insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+// ParseReference parses an image reference the way o reaches registries.
+func (o Options) ParseReference(s string) (name.Reference, error) {
+	ref, err := name.ParseReference(s, o.nameOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an image reference: %w", s, err)
+	}
+	return ref, nil
+}
+
+// ParseRepository parses a repository name ("registry.example.com/team/app").
+func (o Options) ParseRepository(s string) (name.Repository, error) {
+	repo, err := name.NewRepository(s, o.nameOptions()...)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("%q is not a repository name (REGISTRY/PATH, e.g. ghcr.io/org/app): %w", s, err)
+	}
+	return repo, nil
+}
+
+func (o Options) transport() http.RoundTripper {
+	if o.Transport != nil {
+		return o.Transport
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if o.Insecure {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure-registry
+	}
+	return t
+}
+
+// Remote returns the go-containerregistry options for these settings.
+func (o Options) Remote(ctx context.Context) []remote.Option {
+	kc := o.Keychain
+	if kc == nil {
+		kc = DefaultKeychain
+	}
+	jobs := o.Jobs
+	if jobs == 0 {
+		jobs = max(4, runtime.NumCPU())
+	}
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(kc),
+		remote.WithTransport(o.transport()),
+		remote.WithRetryBackoff(Backoff),
+		remote.WithJobs(jobs),
+		remote.WithUserAgent("kiln"),
+	}
+	if o.Updates != nil {
+		opts = append(opts, remote.WithProgress(o.Updates))
+	}
+	return opts
+}
+
+// Explain turns registry errors into messages that say what to do. It
+// names the registry and never includes credentials.
+func Explain(err error, registry string) error {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		if strings.Contains(err.Error(), "http: server gave HTTP response to HTTPS client") {
+			return fmt.Errorf("%s speaks plain HTTP: add --insecure-registry if you trust it", registry)
+		}
+		return err
+	}
+	switch te.StatusCode {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%s refused the credentials (401 Unauthorized): log in with 'kiln login %s' or check your docker/podman credentials", registry, registry)
+	case http.StatusForbidden:
+		return fmt.Errorf("%s denied access (403 Forbidden): the account may lack permission for this repository", registry)
+	}
+	return err
+}
