@@ -86,7 +86,7 @@ type Result struct {
 	Reused bool `json:"reused"`
 	// SourceDate is the time stamped on the images, and SourceDateFrom
 	// says where it came from.
-	SourceDate     string  `json:"sourceDate"`
+	SourceDate     string     `json:"sourceDate"`
 	SourceDateFrom string     `json:"sourceDateFrom"`
 	Base           *BaseImage `json:"base,omitempty"`
 	Images         []Image    `json:"images"`
