@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/output"
 )
@@ -107,6 +109,9 @@ func (c Cache) walk(fn func(string, fs.FileInfo) error) error {
 		return err
 	}
 	for _, e := range entries {
+		if _, err := v1.NewHash("sha256:" + e.Name()); err != nil {
+			continue // a blob being written, not a blob
+		}
 		fi, err := e.Info()
 		if err != nil || !fi.Mode().IsRegular() {
 			continue

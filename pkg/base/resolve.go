@@ -85,6 +85,10 @@ func (r *Resolver) Resolve(ctx context.Context, ref string, platforms []v1.Platf
 	if err != nil {
 		return nil, err
 	}
+	if img.Platform.OS == "" {
+		return nil, fmt.Errorf("base %s is a single image for %s, which kiln cannot build for: choose a Linux base",
+			ref, platform.String(v1.Platform{OS: img.Config.OS, Architecture: img.Config.Architecture, Variant: img.Config.Variant}))
+	}
 	if platforms == nil {
 		platforms = []v1.Platform{img.Platform}
 	}

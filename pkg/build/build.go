@@ -157,6 +157,10 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	}
 	defer os.RemoveAll(workDir)
 
+	// Compiles started speculatively while fingerprinting end with the
+	// build, whether it used them or not.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	pl, err := makePlan(ctx, &opt, workDir)
 	if err != nil {
 		return nil, err
@@ -409,15 +413,17 @@ func (pl *plan) fingerprint(ctx context.Context) (string, error) {
 	for _, t := range pl.targets {
 		fmt.Fprintf(h, "target %s %s\nenv %q\nlabels %q\nports %q\nuser %s\n", t.name, t.pkg, t.env, sortedPairs(t.labels), t.ports, t.user)
 		if t.data != nil {
-			if err := t.data.Fingerprint(h); err != nil {
+			if err := t.data.Fingerprint(h, pl.hashes.Sum); err != nil {
 				return "", err
 			}
 		}
 		parts := make([]strings.Builder, len(pl.platforms))
-		g, gctx := errgroup.WithContext(ctx)
+		// Not errgroup.WithContext: a runtime may start work here that
+		// outlives the fingerprint (a speculative compile).
+		var g errgroup.Group
 		g.SetLimit(goruntime.NumCPU())
 		for i, p := range pl.platforms {
-			g.Go(func() error { return t.builder.Fingerprint(gctx, &parts[i], p) })
+			g.Go(func() error { return t.builder.Fingerprint(ctx, &parts[i], p) })
 		}
 		if err := g.Wait(); err != nil {
 			return "", err

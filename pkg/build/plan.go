@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/base"
 	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/hashcache"
 	"github.com/kiln-build/kiln/pkg/image"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
@@ -37,12 +38,15 @@ type plan struct {
 	base      *base.Base // nil for images from scratch
 	resolver  *base.Resolver
 	release   func() // releases the base cache's lock
+	// hashes remembers file hashes in .kiln between runs.
+	hashes *hashcache.Cache
 }
 
 func (pl *plan) close() {
 	if pl.release != nil {
 		pl.release()
 	}
+	pl.hashes.Save()
 }
 
 // target is one program and the image settings that apply to it.
@@ -98,7 +102,7 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 	}
 
 	data := proj.TemplateData()
-	pln := &plan{project: proj, platforms: pl}
+	pln := &plan{project: proj, platforms: pl, hashes: hashcache.Open(filepath.Join(proj.StatePath(), "hashes.json"))}
 	if baseRef != "" {
 		if all {
 			pl = nil
@@ -112,7 +116,7 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 	for _, pkg := range pkgs {
 		rel := proj.RelDir(pkg.Dir)
 		s := cfg.For(rel)
-		t, err := newTarget(proj, pkg, s, data, workDir, pln.base != nil)
+		t, err := newTarget(proj, pkg, s, data, workDir, pln)
 		if err != nil {
 			pln.close()
 			where := cfg.Path
@@ -167,7 +171,8 @@ func (pl *plan) resolveBase(ctx context.Context, opt *Options, ref string, platf
 	return nil
 }
 
-func newTarget(proj *project.Project, pkg golang.Package, s config.Settings, data *config.TemplateData, workDir string, hasBase bool) (*target, error) {
+func newTarget(proj *project.Project, pkg golang.Package, s config.Settings, data *config.TemplateData, workDir string, pl *plan) (*target, error) {
+	hasBase := pl.base != nil
 	t := &target{pkg: pkg.ImportPath, name: pkg.Name()}
 	var err error
 	if s.Name != "" {
@@ -189,6 +194,7 @@ func newTarget(proj *project.Project, pkg golang.Package, s config.Settings, dat
 		return nil, err
 	}
 	gopt.Env, gopt.WorkDir = proj.Env, workDir
+	gopt.Hashes, gopt.StateDir = pl.hashes, filepath.Join(proj.StatePath(), "deps")
 	t.builder = golang.New(pkg, gopt)
 
 	if t.env, err = config.ExpandMap("env", s.Env, data); err != nil {

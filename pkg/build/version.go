@@ -2,10 +2,12 @@ package build
 
 import (
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 )
 
@@ -13,8 +15,8 @@ import (
 var version = ""
 
 // Version identifies this kiln. A build from source without a version
-// (a "(devel)" build) is identified by a hash of its own executable, so
-// that changing kiln invalidates the builds it reuses.
+// (a "(devel)" build) is identified by its Go build ID (or else a hash of
+// its executable), so that changing kiln invalidates the builds it reuses.
 var Version = sync.OnceValue(func() string {
 	if version != "" {
 		return version
@@ -22,8 +24,41 @@ var Version = sync.OnceValue(func() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
+	if id := buildID(); id != "" {
+		return "devel+" + id
+	}
 	return "devel+" + executableHash()
 })
+
+// buildID reads the Go build ID from the executable's ELF note: the
+// toolchain derives it from every input of the binary, and reading it
+// costs far less than hashing the file.
+func buildID() string {
+	p, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	f, err := elf.Open(p)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	s := f.Section(".note.go.buildid")
+	if s == nil {
+		return ""
+	}
+	data, err := s.Data()
+	// The note: name size, descriptor size, type, "Go\x00\x00", the ID.
+	if err != nil || len(data) < 16 {
+		return ""
+	}
+	id := string(data[16:])
+	if i := strings.IndexByte(id, 0); i >= 0 {
+		id = id[:i]
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:8])
+}
 
 func executableHash() string {
 	p, err := os.Executable()

@@ -199,33 +199,25 @@ func sortEntries(es []*Entry) {
 	slices.SortFunc(es, func(a, b *Entry) int { return strings.Compare(key(a), key(b)) })
 }
 
-// Fingerprint writes every entry's metadata and a hash of its content to w,
-// so two trees that would give the same layer write the same bytes.
-func (t *Tree) Fingerprint(w io.Writer) error {
+// Fingerprint writes every entry's metadata and the hash of its content to
+// w, so two trees that would give the same layer write the same bytes. sum
+// returns the hex sha256 of a host file (a cache may answer it).
+func (t *Tree) Fingerprint(w io.Writer, sum func(path string) (string, error)) error {
 	for _, e := range t.sorted() {
 		fmt.Fprintf(w, "%s %c %o %d:%d %q %d", e.Name, e.Type, e.Mode, e.UID, e.GID, e.Linkname, e.Size)
 		if e.Type == tar.TypeReg {
-			h := sha256.New()
+			var s string
 			if e.Source == "" {
-				h.Write(e.Data)
-			} else if err := copyFile(h, e.Source); err != nil {
-				return err
+				s = fmt.Sprintf("%x", sha256.Sum256(e.Data))
+			} else {
+				var err error
+				if s, err = sum(e.Source); err != nil {
+					return fmt.Errorf("cannot read %s: %w", e.Source, unwrapPathError(err))
+				}
 			}
-			fmt.Fprintf(w, " %x", h.Sum(nil))
+			fmt.Fprintf(w, " %s", s)
 		}
 		fmt.Fprintln(w)
-	}
-	return nil
-}
-
-func copyFile(w io.Writer, p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", p, unwrapPathError(err))
-	}
-	defer f.Close()
-	if _, err := io.Copy(w, f); err != nil {
-		return fmt.Errorf("reading %s: %w", p, unwrapPathError(err))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/types"
@@ -48,7 +49,9 @@ func Login(ctx context.Context, registry, username, password string, o Options) 
 		return "", fmt.Errorf("login to %s: unexpected answer %s from /v2/", reg.RegistryStr(), resp.Status)
 	}
 
-	cf, err := config.Load(config.Dir())
+	// Read $DOCKER_CONFIG now, as the keychain does: config.Dir() keeps
+	// the first value it saw for the life of the process.
+	cf, err := config.Load(os.Getenv(config.EnvOverrideConfigDir))
 	if err != nil {
 		return "", fmt.Errorf("reading the docker config: %w", err)
 	}

@@ -15,10 +15,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/hashcache"
 	"github.com/kiln-build/kiln/pkg/image"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
@@ -35,6 +37,12 @@ type Options struct {
 	BuildEnv []string // KEY=value added to the build environment
 	Env      []string // the environment kiln runs in
 	WorkDir  string   // where binaries are compiled to
+	// Hashes remembers file hashes between runs; nil hashes every time.
+	Hashes *hashcache.Cache
+	// StateDir keeps the dependency listings of earlier runs, so an
+	// unchanged program is fingerprinted without running go list; ""
+	// keeps none.
+	StateDir string
 }
 
 // Builder compiles one main package. It implements runtime.Builder.
@@ -45,6 +53,16 @@ type Builder struct {
 	goEnvOnce sync.Once
 	goEnv     goEnv
 	goEnvErr  error
+
+	mu       sync.Mutex
+	compiles map[string]*compile // by platform
+}
+
+// compile is a go build under way or done.
+type compile struct {
+	done   chan struct{}
+	binary string
+	err    error
 }
 
 var _ runtime.Builder = (*Builder)(nil)
@@ -77,8 +95,29 @@ func (b *Builder) buildArgs() []string {
 	return args
 }
 
-// Build compiles the package for p and writes the binary layer.
-func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Result, error) {
+// startCompile starts go build for p unless it was started already, and
+// returns the compile to wait for. Fingerprint starts it as soon as it
+// knows the program changed, so the compiler runs while go list does.
+func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
+	key := platform.String(p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.compiles[key]; ok {
+		return c
+	}
+	if b.compiles == nil {
+		b.compiles = map[string]*compile{}
+	}
+	c := &compile{done: make(chan struct{})}
+	b.compiles[key] = c
+	go func() {
+		defer close(c.done)
+		c.binary, c.err = b.goBuild(ctx, p)
+	}()
+	return c
+}
+
+func (b *Builder) goBuild(ctx context.Context, p v1.Platform) (string, error) {
 	out := filepath.Join(b.opt.WorkDir, b.Name()+"-"+strings.ReplaceAll(platform.String(p), "/", "-"))
 	args := append([]string{"build", "-o", out}, b.buildArgs()...)
 	args = append(args, "--", b.pkg.ImportPath)
@@ -89,10 +128,26 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return "", ctx.Err()
 		}
-		return nil, &CompileError{Package: b.pkg.ImportPath, Platform: platform.String(p), Output: strings.TrimSpace(output.String()), Err: err}
+		return "", &CompileError{Package: b.pkg.ImportPath, Platform: platform.String(p), Output: strings.TrimSpace(output.String()), Err: err}
 	}
+	return out, nil
+}
+
+// Build compiles the package for p (or waits for the compile Fingerprint
+// started) and writes the binary layer.
+func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Result, error) {
+	c := b.startCompile(ctx, p)
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	out := c.binary
 	defer os.Remove(out)
 
 	bin := path.Join(BinDir, b.Name())
@@ -191,15 +246,105 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 	}
 	// Later entries win in the build, so keep the last of each key.
 	fmt.Fprintf(w, "env %q\n", lastOfEach(goVars))
+	// go.mod, go.sum and go.work decide the versions of dependencies.
+	var modSums []string
 	for _, f := range []string{filepath.Join(b.pkg.ModuleRoot, "go.mod"), filepath.Join(b.pkg.ModuleRoot, "go.sum"), ge.GOWORK} {
 		if f == "" || f == "off" {
 			continue
 		}
-		if err := hashFile(w, filepath.Base(f), f); err != nil && !errors.Is(err, os.ErrNotExist) {
+		sum, err := b.opt.Hashes.Sum(f)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
 			return err
 		}
+		fmt.Fprintf(w, "file %s %s\n", filepath.Base(f), sum)
+		modSums = append(modSums, sum)
 	}
 
+	key := sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs(), lastOfEach(goVars), modSums)))
+	rec := b.loadDeps(key)
+	if rec == nil || !rec.valid(b.opt.Hashes) {
+		// Something changed: the program will most likely be built, so
+		// the compiler starts now, while go list runs.
+		b.startCompile(ctx, p)
+		if rec, err = b.listDeps(ctx, p, ge); err != nil {
+			return err
+		}
+		b.saveDeps(key, rec)
+	}
+	_, err = io.WriteString(w, rec.Text)
+	return err
+}
+
+// deps is the dependency part of a fingerprint, with what it was computed
+// from: the directories of the packages outside the module cache (whose
+// modification times change when files come or go) and their files.
+type deps struct {
+	Text  string           `json:"text"`
+	Dirs  map[string]int64 `json:"dirs"`
+	Files []string         `json:"files"`
+}
+
+// valid reports whether nothing deps was computed from has changed.
+func (d *deps) valid(hashes *hashcache.Cache) bool {
+	for dir, mtime := range d.Dirs {
+		if hashcache.DirMtime(dir) != mtime {
+			return false
+		}
+	}
+	for _, f := range d.Files {
+		if !hashes.Unchanged(f) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *Builder) depsPath(key [32]byte) string {
+	return filepath.Join(b.opt.StateDir, fmt.Sprintf("%x.json", key[:12]))
+}
+
+func (b *Builder) loadDeps(key [32]byte) *deps {
+	if b.opt.StateDir == "" {
+		return nil
+	}
+	data, err := os.ReadFile(b.depsPath(key))
+	if err != nil {
+		return nil
+	}
+	var d deps
+	if json.Unmarshal(data, &d) != nil {
+		return nil
+	}
+	return &d
+}
+
+// saveDeps keeps d for the next run, unless something it was computed from
+// changed too recently to be trusted by its modification time.
+func (b *Builder) saveDeps(key [32]byte, d *deps) {
+	if b.opt.StateDir == "" || !d.valid(b.opt.Hashes) {
+		return
+	}
+	for _, mtime := range d.Dirs {
+		if time.Since(time.Unix(0, mtime)) < 2*time.Second {
+			return
+		}
+	}
+	data, err := json.Marshal(d)
+	if err != nil || os.MkdirAll(b.opt.StateDir, 0o755) != nil {
+		return
+	}
+	tmp := b.depsPath(key) + ".tmp"
+	if os.WriteFile(tmp, data, 0o644) == nil {
+		os.Rename(tmp, b.depsPath(key))
+	}
+}
+
+// listDeps runs go list for p and describes every non-standard package
+// the program depends on: the module version for packages in the
+// read-only module cache, the content of each file for all others.
+func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps, error) {
 	args := []string{"list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,CgoFiles,SFiles,HFiles,CFiles,SysoFiles,EmbedFiles,Module,Error"}
 	args = append(args, b.opt.Flags...)
 	args = append(args, "--", b.pkg.ImportPath)
@@ -210,8 +355,10 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("listing the dependencies of %s: %s", b.pkg.ImportPath, firstNonEmpty(strings.TrimSpace(stderr.String()), err.Error()))
+		return nil, fmt.Errorf("listing the dependencies of %s: %s", b.pkg.ImportPath, firstNonEmpty(strings.TrimSpace(stderr.String()), err.Error()))
 	}
+	d := &deps{Dirs: map[string]int64{}}
+	var text strings.Builder
 	modCache := ge.GOMODCACHE + string(filepath.Separator)
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
@@ -219,46 +366,42 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 		if err := dec.Decode(&dp); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return fmt.Errorf("reading go list output: %w", err)
+			return nil, fmt.Errorf("reading go list output: %w", err)
 		}
 		if dp.Standard {
 			continue
 		}
-		fmt.Fprintf(w, "pkg %s\n", dp.ImportPath)
+		fmt.Fprintf(&text, "pkg %s\n", dp.ImportPath)
 		if dp.Error != nil {
 			// Let go build report it; the message keeps the fingerprint
 			// from matching a good build.
-			fmt.Fprintf(w, "error %q\n", dp.Error.Err)
+			fmt.Fprintf(&text, "error %q\n", dp.Error.Err)
 		}
 		if dp.Module != nil && dp.Module.Version != "" && strings.HasPrefix(dp.Dir, modCache) {
-			fmt.Fprintf(w, "mod %s@%s\n", dp.Module.Path, dp.Module.Version)
+			fmt.Fprintf(&text, "mod %s@%s\n", dp.Module.Path, dp.Module.Version)
 			if r := dp.Module.Replace; r != nil {
-				fmt.Fprintf(w, "replace %s@%s\n", r.Path, r.Version)
+				fmt.Fprintf(&text, "replace %s@%s\n", r.Path, r.Version)
 			}
 			continue
 		}
+		d.Dirs[dp.Dir] = hashcache.DirMtime(dp.Dir)
 		files := slices.Concat(dp.GoFiles, dp.CgoFiles, dp.SFiles, dp.HFiles, dp.CFiles, dp.SysoFiles, dp.EmbedFiles)
 		for _, f := range files {
-			if err := hashFile(w, f, filepath.Join(dp.Dir, f)); err != nil {
-				return err
+			full := filepath.Join(dp.Dir, f)
+			sum, err := b.opt.Hashes.Sum(full)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", full, err)
+			}
+			fmt.Fprintf(&text, "file %s %s\n", f, sum)
+			d.Files = append(d.Files, full)
+			// Embedded directories: files added to them must be seen.
+			if dir := filepath.Dir(full); dir != dp.Dir {
+				d.Dirs[dir] = hashcache.DirMtime(dir)
 			}
 		}
 	}
-	return nil
-}
-
-func hashFile(w io.Writer, name, p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("reading %s: %w", p, err)
-	}
-	_, err = fmt.Fprintf(w, "file %s %x\n", name, h.Sum(nil))
-	return err
+	d.Text = text.String()
+	return d, nil
 }
 
 func lastOfEach(env []string) []string {

@@ -8,12 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/build"
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"golang.org/x/mod/modfile"
 )
 
 // Package is a main package to build.
@@ -96,6 +100,9 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 		if err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("%s: no such directory; name a directory holding a Go main package, or an import path", arg)
 		}
+		if p, ok := resolveDir(abs); ok {
+			return []Package{p}, nil
+		}
 		runDir, pattern = abs, "."
 	}
 	cmd := exec.CommandContext(ctx, "go", "list", "-e", "-json=ImportPath,Name,Dir,Module,Error", "--", pattern)
@@ -151,4 +158,34 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// resolveDir resolves a directory holding a main package without running
+// the go command: go/build reads its files (honouring build constraints)
+// and go.mod gives the module path. It reports false for anything else,
+// which go list then resolves and explains.
+func resolveDir(dir string) (Package, bool) {
+	ctxt := build.Default
+	ctxt.GOOS, ctxt.CgoEnabled = "linux", false
+	bp, err := ctxt.ImportDir(dir, 0)
+	if err != nil || bp.Name != "main" {
+		return Package{}, false
+	}
+	for root := dir; ; root = filepath.Dir(root) {
+		data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+		if err == nil {
+			mod := modfile.ModulePath(data)
+			if mod == "" {
+				return Package{}, false
+			}
+			rel, err := filepath.Rel(root, dir)
+			if err != nil {
+				return Package{}, false
+			}
+			return Package{ImportPath: path.Join(mod, filepath.ToSlash(rel)), Dir: dir, ModuleRoot: root}, true
+		}
+		if root == filepath.Dir(root) {
+			return Package{}, false
+		}
+	}
 }

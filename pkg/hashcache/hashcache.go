@@ -1,0 +1,140 @@
+// Package hashcache remembers the sha256 of files by what stat says of
+// them (size, modification time, inode), as git's index does, so an
+// unchanged project is fingerprinted without reading its files again.
+package hashcache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// racyWindow: a file modified this recently may change again within the
+// file system's timestamp granularity without its stat changing, so its
+// hash is not remembered (git calls these entries "racy").
+const racyWindow = 2 * time.Second
+
+type entry struct {
+	Size  int64  `json:"s"`
+	Mtime int64  `json:"m"`
+	Ino   uint64 `json:"i"`
+	Sum   string `json:"h"`
+}
+
+// Cache maps file paths to content hashes. A nil *Cache hashes every time.
+type Cache struct {
+	path    string
+	mu      sync.Mutex
+	entries map[string]entry
+	dirty   bool
+}
+
+// Open loads the cache stored at path; a missing or unreadable file gives
+// an empty cache.
+func Open(path string) *Cache {
+	c := &Cache{path: path, entries: map[string]entry{}}
+	if data, err := os.ReadFile(path); err == nil {
+		json.Unmarshal(data, &c.entries)
+	}
+	return c
+}
+
+// Sum returns the hex sha256 of the file at p.
+func (c *Cache) Sum(p string) (string, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	e := statEntry(fi)
+	if c != nil {
+		c.mu.Lock()
+		old, ok := c.entries[p]
+		c.mu.Unlock()
+		if ok && old.Size == e.Size && old.Mtime == e.Mtime && old.Ino == e.Ino {
+			return old.Sum, nil
+		}
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	e.Sum = hex.EncodeToString(h.Sum(nil))
+	if c != nil && time.Since(time.Unix(0, e.Mtime)) > racyWindow {
+		c.mu.Lock()
+		c.entries[p] = e
+		c.dirty = true
+		c.mu.Unlock()
+	}
+	return e.Sum, nil
+}
+
+// Unchanged reports whether the file at p still has the stat recorded
+// with its hash, without reading it.
+func (c *Cache) Unchanged(p string) bool {
+	if c == nil {
+		return false
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return false
+	}
+	e := statEntry(fi)
+	c.mu.Lock()
+	old, ok := c.entries[p]
+	c.mu.Unlock()
+	return ok && old.Size == e.Size && old.Mtime == e.Mtime && old.Ino == e.Ino
+}
+
+// Save writes the cache back if anything was added, through a rename.
+func (c *Cache) Save() error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty {
+		return nil
+	}
+	data, err := json.Marshal(c.entries)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
+		return err
+	}
+	tmp := c.path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	c.dirty = false
+	return os.Rename(tmp, c.path)
+}
+
+func statEntry(fi os.FileInfo) entry {
+	e := entry{Size: fi.Size(), Mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.Ino = st.Ino
+	}
+	return e
+}
+
+// DirMtime returns a directory's modification time, which changes when a
+// file is added, removed or renamed in it; -1 if it cannot be read.
+func DirMtime(dir string) int64 {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return -1
+	}
+	return fi.ModTime().UnixNano()
+}

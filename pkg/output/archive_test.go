@@ -1,0 +1,519 @@
+package output
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+)
+
+func testImage(t *testing.T, arch string) v1.Image {
+	t.Helper()
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	for i := 0; i < 2; i++ {
+		l, err := random.Layer(2048, types.OCILayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", arch
+	cf.Config.Cmd = []string{"/app"}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// srcLayout writes a layout holding imgs, named img-0, img-1..., as a
+// build folder does, and returns it and their descriptors.
+func srcLayout(t *testing.T, imgs ...v1.Image) (Layout, []v1.Descriptor) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "src")
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, img := range imgs {
+		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{RefNameAnnotation: "img-" + string(rune('0'+i))})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idx, err := Layout{Root: dir}.Index()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Layout{Root: dir}, idx.Manifests
+}
+
+func digestOf(t *testing.T, x interface{ Digest() (v1.Hash, error) }) v1.Hash {
+	t.Helper()
+	h, err := x.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestImport(t *testing.T) {
+	src, descs := srcLayout(t, testImage(t, "amd64"), testImage(t, "arm64"))
+	dst := Layout{Root: filepath.Join(t.TempDir(), "dst")}
+	foreign := desc("other", "a")
+	stale := desc("img-0", "c")
+	if err := dst.Init(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Put(foreign, stale); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := dst.Import(src, descs...); err != nil {
+		t.Fatal(err)
+	}
+	idx := readIndex(t, dst)
+	if len(idx.Manifests) != 3 || !reflect.DeepEqual(idx.Manifests[0], foreign) {
+		t.Fatalf("index lists %v, want other, img-0, img-1", refs(idx))
+	}
+	if !reflect.DeepEqual(idx.Manifests[1:], descs) {
+		t.Errorf("index lists %+v, want %+v", idx.Manifests[1:], descs)
+	}
+	srcBlobs := ls(t, src.Blobs().Dir)
+	if len(srcBlobs) == 0 || !slices.Equal(ls(t, dst.Blobs().Dir), srcBlobs) {
+		t.Errorf("dst holds %v, want %v", ls(t, dst.Blobs().Dir), srcBlobs)
+	}
+	for _, b := range srcBlobs {
+		a, err := os.Stat(filepath.Join(src.Blobs().Dir, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := os.Stat(filepath.Join(dst.Blobs().Dir, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !os.SameFile(a, c) {
+			t.Errorf("blob %s was copied, not linked", b)
+		}
+	}
+	lp, err := layout.FromPath(dst.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range descs {
+		img, err := lp.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate.Image(img); err != nil {
+			t.Errorf("imported image %s: %v", d.Digest, err)
+		}
+	}
+
+	// Importing again changes nothing.
+	before, err := os.ReadFile(filepath.Join(dst.Root, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Import(src, descs...); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dst.Root, "index.json"))
+	if !bytes.Equal(before, after) {
+		t.Errorf("importing again changed index.json:\n%s\nto\n%s", before, after)
+	}
+
+	// Nothing to import from.
+	if err := dst.Import(Layout{Root: filepath.Join(t.TempDir(), "missing")}, descs...); err == nil {
+		t.Error("Import from a missing layout succeeded")
+	}
+}
+
+// untar extracts the tar file into dir, returning the names in order.
+func untar(t *testing.T, file, dir string) []string {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		if !h.ModTime.Equal(time0) || h.Uid != 0 || h.Gid != 0 || h.Uname != "" {
+			t.Errorf("%s: mtime %v, owner %d:%d %q; want a reproducible header", h.Name, h.ModTime, h.Uid, h.Gid, h.Uname)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(h.Name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Errorf("%s: unexpected tar entry type %c", h.Name, h.Typeflag)
+		}
+	}
+	return names
+}
+
+var time0 = time.Unix(0, 0)
+
+func TestWriteOCIArchive(t *testing.T) {
+	amd, arm := testImage(t, "amd64"), testImage(t, "arm64")
+	src, descs := srcLayout(t, amd, arm)
+	outDir := filepath.Join(t.TempDir(), "out")
+	file := filepath.Join(outDir, "app.tar")
+	if err := WriteOCIArchive(src, file, descs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := ls(t, outDir); !slices.Equal(got, []string{"app.tar"}) {
+		t.Errorf("%s holds %v, want only app.tar", outDir, got)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("archive mode = %v, %v; want 0644", fi.Mode().Perm(), err)
+	}
+
+	dir := t.TempDir()
+	names := untar(t, file, dir)
+	blobs := ls(t, src.Blobs().Dir)
+	want := []string{"oci-layout", "index.json", "blobs/", "blobs/sha256/"}
+	for _, b := range blobs {
+		want = append(want, "blobs/sha256/"+b)
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("archive entries %v, want %v", names, want)
+	}
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Errorf("the archive is not a valid OCI layout: %v", err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(im.Manifests, descs) {
+		t.Errorf("the archive's index lists %+v, want %+v", im.Manifests, descs)
+	}
+	if im.MediaType != types.OCIImageIndex || im.SchemaVersion != 2 {
+		t.Errorf("the archive's index is %s v%d", im.MediaType, im.SchemaVersion)
+	}
+	for i, img := range []v1.Image{amd, arm} {
+		got, err := lp.Image(descs[i].Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if digestOf(t, got) != digestOf(t, img) {
+			t.Errorf("image %d has digest %s, want %s", i, digestOf(t, got), digestOf(t, img))
+		}
+	}
+
+	// The same images give the same bytes.
+	again := filepath.Join(outDir, "again.tar")
+	if err := WriteOCIArchive(src, again, descs...); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(file)
+	b, _ := os.ReadFile(again)
+	if !bytes.Equal(a, b) {
+		t.Error("writing the same archive twice gave different bytes")
+	}
+
+	// Only the images asked for are named.
+	one := filepath.Join(outDir, "one.tar")
+	if err := WriteOCIArchive(src, one, descs[1]); err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	untar(t, one, dir)
+	lp, err = layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ = lp.ImageIndex()
+	if im, err := idx.IndexManifest(); err != nil || !reflect.DeepEqual(im.Manifests, descs[1:]) {
+		t.Errorf("the archive of one image lists %+v, %v", im, err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Errorf("the archive of one image is not valid: %v", err)
+	}
+}
+
+func TestWriteDockerArchive(t *testing.T) {
+	amd, arm := testImage(t, "amd64"), testImage(t, "arm64")
+	src, descs := srcLayout(t, amd, arm)
+	file := filepath.Join(t.TempDir(), "images.tar")
+	images := map[string]v1.Hash{
+		"example.com/team/hello:v1": descs[0].Digest,
+		"hello:arm64":               descs[1].Digest,
+	}
+	if err := WriteDockerArchive(src, file, images); err != nil {
+		t.Fatal(err)
+	}
+	for tag, img := range map[string]v1.Image{"example.com/team/hello:v1": amd, "hello:arm64": arm} {
+		ref, err := name.NewTag(tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tarball.ImageFromPath(file, &ref)
+		if err != nil {
+			t.Fatalf("reading %s from the archive: %v", tag, err)
+		}
+		gotCfg, err := got.ConfigName()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCfg, _ := img.ConfigName()
+		if gotCfg != wantCfg {
+			t.Errorf("%s has config %s, want %s", tag, gotCfg, wantCfg)
+		}
+		gl, _ := got.Layers()
+		wl, _ := img.Layers()
+		if len(gl) != len(wl) {
+			t.Fatalf("%s has %d layers, want %d", tag, len(gl), len(wl))
+		}
+		for i := range gl {
+			if digestOf(t, gl[i]) != digestOf(t, wl[i]) {
+				t.Errorf("%s layer %d differs", tag, i)
+			}
+		}
+		if err := validate.Image(got); err != nil {
+			t.Errorf("%s: %v", tag, err)
+		}
+	}
+	missing, _ := name.NewTag("hello:missing")
+	if _, err := tarball.ImageFromPath(file, &missing); err == nil {
+		t.Error("the archive holds a tag it was not given")
+	}
+
+	// Errors before writing leave nothing.
+	bad := filepath.Join(t.TempDir(), "bad.tar")
+	err := WriteDockerArchive(src, bad, map[string]v1.Hash{"Not A Tag": descs[0].Digest})
+	if err == nil || !strings.Contains(err.Error(), "Not A Tag") {
+		t.Errorf("WriteDockerArchive with an invalid tag = %v", err)
+	}
+	if err := WriteDockerArchive(src, bad, map[string]v1.Hash{"hello:v1": {Algorithm: "sha256", Hex: strings.Repeat("0", 64)}}); err == nil {
+		t.Error("WriteDockerArchive of an image not in the layout succeeded")
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Errorf("failed writes created %s", bad)
+	}
+}
+
+func TestWriteArchivesAtomic(t *testing.T) {
+	src, descs := srcLayout(t, testImage(t, "amd64"))
+	outDir := t.TempDir()
+	file := filepath.Join(outDir, "app.tar")
+	mkfile(t, file, "previous archive")
+	check := func(what string) {
+		t.Helper()
+		if got := ls(t, outDir); !slices.Equal(got, []string{"app.tar"}) {
+			t.Errorf("after %s, %s holds %v, want only app.tar", what, outDir, got)
+		}
+		if data, _ := os.ReadFile(file); string(data) != "previous archive" {
+			t.Errorf("after %s, app.tar was changed", what)
+		}
+	}
+
+	// A blob that cannot be read fails the OCI archive halfway.
+	broken := Layout{Root: filepath.Join(t.TempDir(), "broken")}
+	if err := os.MkdirAll(broken.Blobs().Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range ls(t, src.Blobs().Dir) {
+		if err := os.Link(filepath.Join(src.Blobs().Dir, b), filepath.Join(broken.Blobs().Dir, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(broken.Blobs().Dir, strings.Repeat("f", 64)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteOCIArchive(broken, file, descs...); err == nil {
+		t.Fatal("WriteOCIArchive read a directory as a blob")
+	}
+	check("a failed OCI archive")
+
+	// A layer missing from the layout fails the Docker archive halfway.
+	for _, f := range []string{"oci-layout", "index.json"} {
+		data, err := os.ReadFile(filepath.Join(src.Root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mkfile(t, filepath.Join(broken.Root, f), string(data))
+	}
+	lp, err := layout.FromPath(src.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := lp.Image(descs[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	if err := os.Remove(broken.Blobs().Path(digestOf(t, layers[1]))); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteDockerArchive(broken, file, map[string]v1.Hash{"hello:v1": descs[0].Digest}); err == nil {
+		t.Fatal("WriteDockerArchive wrote an image with a missing layer")
+	}
+	check("a failed Docker archive")
+
+	// Success replaces the file and leaves nothing else.
+	for _, write := range []func() error{
+		func() error { return WriteOCIArchive(src, file, descs...) },
+		func() error { return WriteDockerArchive(src, file, map[string]v1.Hash{"hello:v1": descs[0].Digest}) },
+	} {
+		if err := write(); err != nil {
+			t.Fatal(err)
+		}
+		if got := ls(t, outDir); !slices.Equal(got, []string{"app.tar"}) {
+			t.Errorf("after a write, %s holds %v", outDir, got)
+		}
+		if data, _ := os.ReadFile(file); string(data) == "previous archive" {
+			t.Error("a successful write left the old file")
+		}
+	}
+}
+
+// engine writes an executable script called name into dir.
+func engine(t *testing.T, dir, name, script string) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\nPATH=/usr/bin:/bin\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFindEngine(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PATH", dir)
+	_, err := FindEngine()
+	if err == nil || !strings.Contains(err.Error(), "neither podman nor docker") {
+		t.Fatalf("FindEngine with neither installed = %v", err)
+	}
+	if !strings.Contains(err.Error(), "--output tar:") {
+		t.Errorf("error %q does not suggest writing an archive", err)
+	}
+
+	// A file that cannot be run is no engine.
+	if err := os.WriteFile(filepath.Join(dir, "podman"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FindEngine(); err == nil {
+		t.Error("FindEngine took a file that cannot be run")
+	}
+	engine(t, dir, "docker", "exit 0\n")
+	if p, err := FindEngine(); err != nil || p != filepath.Join(dir, "docker") {
+		t.Errorf("FindEngine = %q, %v; want docker", p, err)
+	}
+	engine(t, dir, "podman", "exit 0\n")
+	if p, err := FindEngine(); err != nil || p != filepath.Join(dir, "podman") {
+		t.Errorf("FindEngine = %q, %v; want podman first", p, err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	img := testImage(t, "amd64")
+	src, descs := srcLayout(t, img)
+	bin := t.TempDir()
+	got := filepath.Join(t.TempDir(), "loaded.tar")
+	t.Setenv("PATH", bin)
+	t.Setenv("KILN_TEST_LOADED", got)
+	ctx := context.Background()
+
+	if _, err := Load(ctx, src, "hello:v1", descs[0].Digest); err == nil || !strings.Contains(err.Error(), "neither podman nor docker") {
+		t.Fatalf("Load without an engine = %v", err)
+	}
+
+	// The engine gets "load -i ARCHIVE"; it keeps a copy and where it was.
+	engine(t, bin, "docker", `[ "$1" = load ] && [ "$2" = -i ] && [ $# = 3 ] || { echo "bad arguments: $*" >&2; exit 2; }
+cp "$3" "$KILN_TEST_LOADED" && echo "$3" > "$KILN_TEST_LOADED.path" && echo "Loaded image: hello:v1"
+`)
+	e, err := Load(ctx, src, "hello:v1", descs[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e != "docker" {
+		t.Errorf("Load used %q, want docker", e)
+	}
+	tag, _ := name.NewTag("hello:v1")
+	loaded, err := tarball.ImageFromPath(got, &tag)
+	if err != nil {
+		t.Fatalf("the engine got no image tagged hello:v1: %v", err)
+	}
+	gotCfg, _ := loaded.ConfigName()
+	wantCfg, _ := img.ConfigName()
+	if gotCfg != wantCfg {
+		t.Errorf("the loaded image has config %s, want %s", gotCfg, wantCfg)
+	}
+	p, err := os.ReadFile(got + ".path")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(strings.TrimSpace(string(p))); !os.IsNotExist(err) {
+		t.Errorf("the archive given to the engine, %s, was left behind", strings.TrimSpace(string(p)))
+	}
+
+	engine(t, bin, "podman", "echo 'Error: cannot connect to the socket' >&2\nexit 125\n")
+	_, err = Load(ctx, src, "hello:v1", descs[0].Digest)
+	if err == nil {
+		t.Fatal("Load succeeded though the engine failed")
+	}
+	for _, s := range []string{"podman load failed", "cannot connect to the socket"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+}
