@@ -54,6 +54,7 @@ REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,
 	f.StringVar(&opt.Push.Repo, "push", "", "push the images to this repository (with several images, to REPO/<name>)")
 	f.StringSliceVarP(&opt.Push.Tags, "tag", "t", nil, "tags to push, and the tag in tar archives and local engines (default latest)")
 	f.BoolVar(&opt.Load, "load", false, "load the image for this machine's platform into podman or docker")
+	f.StringVar(&opt.Compression, "compression", "gzip", "layer compression: gzip, or zstd for registries and runtimes that accept it")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
 	f.BoolVarP(&quiet, "quiet", "q", false, "show no progress")
 	f.StringVar(&imageRefs, "image-refs", "", "also write the image references printed on stdout to this file")

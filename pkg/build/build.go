@@ -52,6 +52,8 @@ type Options struct {
 	Push Push
 	// Load loads the host platform's image into podman or docker.
 	Load bool
+	// Compression of kiln's layers: "gzip" (default) or "zstd".
+	Compression string
 	// Registry says how to reach registries, for bases and pushes.
 	Registry registry.Options
 	// Cache is the base image cache; zero means base.DefaultCache().
@@ -261,7 +263,7 @@ func (r *Result) setLayout(dir string) {
 // the descriptors for index.json.
 func (pl *plan) build(ctx context.Context, rep progress.Reporter, store blob.Store) (*Result, []v1.Descriptor, error) {
 	src := pl.project.Source
-	lopt := layer.Options{ModTime: src.Date}
+	lopt := pl.layerOptions()
 	res := &Result{SourceDate: src.Date.Format(time.RFC3339), SourceDateFrom: src.DateFrom}
 	// On scratch, a system layer makes the image usable; a base brings
 	// its own users and certificates, which kiln must not replace.
@@ -355,7 +357,7 @@ func (pl *plan) buildTarget(ctx context.Context, rep progress.Reporter, store bl
 // buildPlatform builds the image of t for the i-th platform.
 func (pl *plan) buildPlatform(ctx context.Context, store blob.Store, t *target, shared []image.Addendum, i int) (v1.Descriptor, error) {
 	p := pl.platforms[i]
-	lopt := layer.Options{ModTime: pl.project.Source.Date}
+	lopt := pl.layerOptions()
 	rr, err := t.builder.Build(ctx, store, p, lopt)
 	if err != nil {
 		return v1.Descriptor{}, err
@@ -389,6 +391,10 @@ func (pl *plan) buildPlatform(ctx context.Context, store blob.Store, t *target, 
 	return image.Write(store, spec)
 }
 
+func (pl *plan) layerOptions() layer.Options {
+	return layer.Options{ModTime: pl.project.Source.Date, Compression: pl.compression}
+}
+
 // baseAnnotations name the base of an image, as the OCI annotations
 // org.opencontainers.image.base.name and .base.digest.
 func baseAnnotations(name string, digest v1.Hash) map[string]string {
@@ -403,7 +409,7 @@ func baseAnnotations(name string, digest v1.Hash) map[string]string {
 // reports for each platform.
 func (pl *plan) fingerprint(ctx context.Context) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "kiln %s\ndate %d\nplatforms %q\n", Version(), pl.project.Source.Date.Unix(), pl.platformStrings())
+	fmt.Fprintf(h, "kiln %s\ndate %d\nplatforms %q\ncompression %s\n", Version(), pl.project.Source.Date.Unix(), pl.platformStrings(), pl.compression)
 	if pl.base != nil {
 		fmt.Fprintf(h, "base %s %s\n", pl.base.Name, pl.base.Digest)
 		for _, img := range pl.base.Images {

@@ -39,7 +39,8 @@ type plan struct {
 	resolver  *base.Resolver
 	release   func() // releases the base cache's lock
 	// hashes remembers file hashes in .kiln between runs.
-	hashes *hashcache.Cache
+	hashes      *hashcache.Cache
+	compression layer.Compression
 }
 
 func (pl *plan) close() {
@@ -63,6 +64,10 @@ type target struct {
 }
 
 func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) {
+	compression, err := layer.ParseCompression(opt.Compression)
+	if err != nil {
+		return nil, err
+	}
 	pkgs, err := golang.Resolve(ctx, opt.Dir, opt.Targets, opt.Env)
 	if err != nil {
 		return nil, err
@@ -102,7 +107,7 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 	}
 
 	data := proj.TemplateData()
-	pln := &plan{project: proj, platforms: pl, hashes: hashcache.Open(filepath.Join(proj.StatePath(), "hashes.json"))}
+	pln := &plan{project: proj, platforms: pl, compression: compression, hashes: hashcache.Open(filepath.Join(proj.StatePath(), "hashes.json"))}
 	if baseRef != "" {
 		if all {
 			pl = nil

@@ -14,20 +14,59 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/kiln-build/kiln/pkg/blob"
 )
 
-// GzipLevel is pinned: a different level gives different bytes, and so
-// different digests for the same content.
-const GzipLevel = gzip.BestSpeed
+// Compression levels are pinned: another level gives other bytes, and so
+// other digests for the same content.
+const (
+	GzipLevel = gzip.BestSpeed
+	ZstdLevel = zstd.SpeedDefault
+)
+
+// Compression is how layers are compressed.
+type Compression string
+
+const (
+	// Gzip is understood by every registry and runtime (the default).
+	Gzip Compression = "gzip"
+	// Zstd decompresses faster and compresses smaller, for registries and
+	// runtimes that accept OCI zstd layers (containerd 1.5+, podman 3+).
+	Zstd Compression = "zstd"
+)
+
+// ParseCompression accepts "", "gzip" and "zstd".
+func ParseCompression(s string) (Compression, error) {
+	switch Compression(s) {
+	case "", Gzip:
+		return Gzip, nil
+	case Zstd:
+		return Zstd, nil
+	}
+	return "", fmt.Errorf("compression %q is not supported: use gzip (the default) or zstd", s)
+}
 
 // Options control how a tree is written.
 type Options struct {
 	// ModTime is the time of every entry (the source date).
 	ModTime time.Time
+	// Compression is Gzip when empty.
+	Compression Compression
 	// Progress, if set, is called with the number of content bytes written.
 	Progress func(n int64)
+}
+
+// compressor wraps w in the chosen compression and names its media type.
+func compressor(w io.Writer, c Compression) (io.WriteCloser, types.MediaType, error) {
+	if c == Zstd {
+		// One encoder goroutine: the output then depends only on the input.
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
+		return zw, types.OCILayerZStd, err
+	}
+	gw, err := gzip.NewWriterLevel(w, GzipLevel)
+	return gw, types.OCILayer, err
 }
 
 // Write streams t as a gzip-compressed tar into store and returns the
@@ -38,7 +77,7 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		return nil, err
 	}
 	defer w.Abort()
-	gz, err := gzip.NewWriterLevel(w, GzipLevel)
+	gz, mediaType, err := compressor(w, opt.Compression)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +107,7 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		digest:    digest,
 		diffID:    v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diff.Sum(nil))},
 		size:      size,
-		mediaType: types.OCILayer,
+		mediaType: mediaType,
 	}, nil
 }
 
@@ -168,6 +207,14 @@ func (l *Layer) Uncompressed() (io.ReadCloser, error) {
 	f, err := os.Open(l.Path)
 	if err != nil {
 		return nil, err
+	}
+	if l.mediaType == types.OCILayerZStd {
+		zr, err := zstd.NewReader(f)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return &readCloser{Reader: zr, close: func() error { zr.Close(); return f.Close() }}, nil
 	}
 	gz, err := gzip.NewReader(f)
 	if err != nil {

@@ -186,3 +186,22 @@ func get(t *testing.T, url string, timeout time.Duration) string {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestZstdImage: an image with zstd layers runs in podman. (go-containerregistry's
+// validate reads layers as gzip only; podman verifies every blob's digest
+// and every layer's diffID as it stores the image.)
+func TestZstdImage(t *testing.T) {
+	pm := newPodman(t)
+	out := filepath.Join(tempDir(t), "out")
+	mustKiln(t, example(t), "build", "-q", "--compression", "zstd", "--output", "oci:"+out)
+	raw := command(t, nil, "skopeo", "inspect", "--raw", "oci:"+out+":hello")
+	if strings.Count(raw, "tar+zstd") != 3 {
+		t.Fatalf("want 3 zstd layers: %s", raw)
+	}
+	id := strings.TrimSpace(pm.run("run", "-d", "-p", "127.0.0.1::8080", "oci:"+out+":hello"))
+	defer pm.run("rm", "-f", "-t", "0", id)
+	addr := strings.TrimSpace(pm.run("port", id, "8080/tcp"))
+	if body := get(t, "http://"+addr+"/", 30*time.Second); !strings.Contains(body, "Hello from kiln!") {
+		t.Errorf("zstd image answered %q", body)
+	}
+}
