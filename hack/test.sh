@@ -28,4 +28,5 @@ echo "== tests"
 KILN_E2E=1 go test -count=1 -timeout 30m ./...
 
 echo "== benchmark figures (printed, not asserted; see docs/performance.md)"
+go test -run '^$' -bench Compression -benchtime 3x ./pkg/layer
 BENCHTIME=1x bash bench/bigdata.sh
