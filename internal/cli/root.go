@@ -53,6 +53,7 @@ can target several platforms at once.`,
 	root.AddCommand(newPushCommand(stdout, stderr))
 	root.AddCommand(newLoginCommand(stdout, stderr))
 	root.AddCommand(newCacheCommand(stdout))
+	root.AddCommand(newInitCommand(stdout))
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print kiln's version",
