@@ -101,7 +101,7 @@ func makePythonPlan(ctx context.Context, opt *Options, workDir, root string) (*p
 	t, err := newPythonTarget(ctx, pln, py, baseRef, workDir)
 	if err != nil {
 		pln.close()
-		return nil, fmt.Errorf("%s: %w", where, err)
+		return nil, err
 	}
 	pln.targets = []*target{t}
 	return pln, nil
@@ -140,7 +140,11 @@ func newPythonTarget(ctx context.Context, pln *plan, py *python.Project, baseRef
 	pkg := golang.Package{ImportPath: b.Name(), Dir: py.Dir, ModuleRoot: py.Dir}
 	t, err := newTarget(proj, pkg, cfg.For("."), proj.TemplateData(), workDir, true)
 	if err != nil {
-		return nil, err
+		where := cfg.Path
+		if where == "" {
+			where = py.Dir
+		}
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	t.pkg = py.Dir
 	t.builder = b
