@@ -289,6 +289,11 @@ func testPythonLayers(t *testing.T, e *pyEnv) {
 		t.Errorf("pure-Python deps layers: amd64 %s, arm64 %s; want one layer", a, b)
 	}
 
+	// Unchanged, the build is reused without running pip.
+	if r := e.mustKiln(t, dir, "build", "--platform", "linux/amd64,linux/arm64"); !strings.Contains(r.stderr, "nothing changed since build") {
+		t.Errorf("an unchanged project was built again:\n%s", r.stderr)
+	}
+
 	writeFile(t, filepath.Join(dir, "app", "__main__.py"), "import greetlib\nprint(greetlib.greet().upper())\n")
 	e.mustKiln(t, dir, "build", "-q", "--platform", "linux/amd64,linux/arm64")
 	for _, arch := range []string{"amd64", "arm64"} {

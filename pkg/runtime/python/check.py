@@ -1,7 +1,7 @@
 # kiln's host-side helper. It never imports the project's code: it only
 # parses it, so a build does not run user code on the host.
 #
-#   python3 check.py info            -> {"python": "3.11.7", "pip": "23.2.1"}
+#   python3 check.py info            -> {"python": "3.11.7", "pip": "23.2.1", "pipConfig": [...]}
 #   python3 check.py function FILE   -> {"found": ..., "style": ..., "error": ...}
 import ast
 import json
@@ -21,7 +21,17 @@ def info():
 
         out["pip"] = pip.__version__
     except Exception:
-        pass
+        return out
+    # pip's effective settings (pip.conf files and PIP_* variables), which
+    # decide what gets installed and so are part of kiln's fingerprint.
+    try:
+        from pip._internal.configuration import Configuration
+
+        c = Configuration(isolated=False)
+        c.load()
+        out["pipConfig"] = sorted("%s=%s" % (k, v) for k, v in c.items())
+    except Exception as e:
+        out["pipConfig"] = ["unreadable: %s" % e]
     return out
 
 

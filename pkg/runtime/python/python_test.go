@@ -379,3 +379,35 @@ func TestProjectNames(t *testing.T) {
 		t.Errorf("a broken pyproject.toml: %v", err)
 	}
 }
+
+func TestHostInfo(t *testing.T) {
+	needPython(t)
+	b, err := builder(t, map[string]string{"requirements.txt": "", "main.py": ""}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.host.Python == "" || b.host.Pip == "" {
+		t.Errorf("host info %+v", b.host)
+	}
+	links := t.TempDir()
+	b.opt.Env = append(b.opt.Env, "PIP_FIND_LINKS="+links)
+	b.host.PipConfig = append(b.host.PipConfig, ":env:.find-links="+links)
+	if got := b.findLinks(); !slices.Contains(got, links) {
+		t.Errorf("find-links %v lack %s", got, links)
+	}
+	// A new wheel in a find-links folder changes the fingerprint.
+	b.opt.Versions = map[string]string{"linux/amd64": "3.12.1"}
+	b.opt.Libc = DefaultGlibc
+	fp := func() string {
+		var s strings.Builder
+		if err := b.Fingerprint(context.Background(), &s, v1.Platform{OS: "linux", Architecture: "amd64"}); err != nil {
+			t.Fatal(err)
+		}
+		return s.String()
+	}
+	before := fp()
+	writeFiles(t, links, map[string]string{"x-1.0-py3-none-any.whl": "zip"})
+	if fp() == before {
+		t.Error("a new wheel in PIP_FIND_LINKS left the fingerprint as it was")
+	}
+}
