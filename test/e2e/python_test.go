@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"archive/zip"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -56,28 +59,120 @@ func (e *pyEnv) project(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// makeWheels writes the test's wheels: greetlib (pure Python, with a
-// console script), nativelib for x86_64 and for aarch64 with different
-// content, and x86only, which has no aarch64 wheel.
+// wheelBackend is a PEP 517 build backend small enough to live in each
+// test project (backend-path), so pip wheel builds wheels without
+// setuptools' wheel package, which the host may lack (no index is
+// reachable to fetch it).
+const wheelBackend = `import base64, hashlib, os, re, zipfile
+
+def _project():
+    src = open("pyproject.toml").read()
+    name = re.search(r'^name = "([^"]+)"', src, re.M).group(1)
+    version = re.search(r'^version = "([^"]+)"', src, re.M).group(1)
+    deps = re.findall(r'^requires-dist = "([^"]+)"', src, re.M)
+    scripts = re.findall(r'^script = "([^"]+)"', src, re.M)
+    return name, version, deps, scripts
+
+def _record(data):
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return "sha256=%s,%d" % (digest, len(data))
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name, version, deps, scripts = _project()
+    files = {}
+    for root, _, names in os.walk(name):
+        for n in sorted(names):
+            if n.endswith(".py"):
+                p = os.path.join(root, n)
+                files[p.replace(os.sep, "/")] = open(p, "rb").read()
+    info = "%s-%s.dist-info" % (name, version)
+    files[info + "/METADATA"] = ("Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version) + "".join("Requires-Dist: %s\n" % d for d in deps)).encode()
+    files[info + "/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: kiln-e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    if scripts:
+        files[info + "/entry_points.txt"] = ("[console_scripts]\n" + "".join("%s\n" % s for s in scripts)).encode()
+    record = "".join("%s,%s\n" % (p, _record(d)) for p, d in files.items()) + info + "/RECORD,,\n"
+    files[info + "/RECORD"] = record.encode()
+    filename = "%s-%s-py3-none-any.whl" % (name, version)
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as z:
+        for p, d in files.items():
+            z.writestr(p, d)
+    return filename
+`
+
+// pipWheel builds a tiny local project into a wheel with pip wheel, as a
+// project's own wheels would be made, and returns the wheel's path.
+func pipWheel(t *testing.T, out, name, version string, extra string, files map[string]string) string {
+	t.Helper()
+	dir := filepath.Join(tempDir(t), name)
+	writeFile(t, filepath.Join(dir, "pyproject.toml"), fmt.Sprintf("[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n\n[project]\nname = \"%s\"\nversion = \"%s\"\n%s", name, version, extra))
+	writeFile(t, filepath.Join(dir, "backend.py"), wheelBackend)
+	for p, content := range files {
+		writeFile(t, filepath.Join(dir, p), content)
+	}
+	command(t, []string{"PIP_CONFIG_FILE=/dev/null", "PIP_FIND_LINKS="}, "python3", "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", out, dir)
+	whl := filepath.Join(out, name+"-"+version+"-py3-none-any.whl")
+	if _, err := os.Stat(whl); err != nil {
+		t.Fatalf("pip wheel made no %s: %v", whl, err)
+	}
+	return whl
+}
+
+// makeWheels makes the test's wheel folder: greetlib (pure Python, with a
+// console script) built by pip wheel; nativelib, built the same way and
+// then retagged for x86_64 and for aarch64 with different content (ARCH
+// and a fake _native.so), as a package with native code would publish;
+// and x86only, which has no aarch64 wheel.
 func makeWheels(t *testing.T, version string) string {
 	t.Helper()
 	dir := tempDir(t)
+	pipWheel(t, dir, "greetlib", "1.0", "script = \"greet = greetlib:main\"\n", map[string]string{
+		"greetlib/__init__.py": "def greet():\n    return 'hello from greetlib'\n\n\ndef main():\n    print(greet())\n",
+	})
+	build := tempDir(t)
 	minor := strings.Join(strings.Split(version, ".")[:2], "")
 	cp := "cp" + minor + "-cp" + minor + "-"
-	wheel{name: "greetlib", version: "1.0", tag: "py3-none-any",
-		files:   map[string]string{"greetlib/__init__.py": "def greet():\n    return 'hello from greetlib'\n\n\ndef main():\n    print(greet())\n"},
-		scripts: map[string]string{"greet": "greetlib:main"},
-	}.write(t, dir)
+	native := pipWheel(t, build, "nativelib", "2.0", "requires-dist = \"greetlib>=1.0\"\n", map[string]string{"nativelib/__init__.py": "ARCH = None\n"})
 	for _, arch := range []string{"x86_64", "aarch64"} {
-		wheel{name: "nativelib", version: "2.0", tag: cp + "manylinux_2_17_" + arch + ".manylinux2014_" + arch,
-			files:    map[string]string{"nativelib/__init__.py": fmt.Sprintf("ARCH = %q\n", arch), "nativelib/_native.so": "not really ELF, built for " + arch + "\n"},
-			requires: []string{"greetlib>=1.0"},
-		}.write(t, dir)
+		retag(t, native, dir, cp+"manylinux_2_17_"+arch+".manylinux2014_"+arch, map[string]string{
+			"nativelib/__init__.py": fmt.Sprintf("ARCH = %q\n", arch),
+			"nativelib/_native.so":  "not really ELF, built for " + arch + "\n",
+		})
 	}
-	wheel{name: "x86only", version: "1.0", tag: cp + "manylinux_2_17_x86_64",
-		files: map[string]string{"x86only/__init__.py": "X = 1\n"},
-	}.write(t, dir)
+	x86 := pipWheel(t, build, "x86only", "1.0", "", map[string]string{"x86only/__init__.py": "X = 1\n"})
+	retag(t, x86, dir, cp+"manylinux_2_17_x86_64", nil)
 	return dir
+}
+
+// retag rewrites a pure wheel as a platform wheel: the tag in its file name
+// and WHEEL, files replaced or added, and a RECORD to match.
+func retag(t *testing.T, src, dir, tag string, files map[string]string) string {
+	t.Helper()
+	zr, err := zip.OpenReader(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	content := map[string]string{}
+	var distInfo string
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		content[f.Name] = string(data)
+		if strings.HasSuffix(f.Name, ".dist-info/WHEEL") {
+			distInfo = path.Dir(f.Name)
+		}
+	}
+	for k, v := range files {
+		content[k] = v
+	}
+	content[distInfo+"/WHEEL"] = strings.NewReplacer("Tag: py3-none-any", "Tag: "+tag, "Root-Is-Purelib: true", "Root-Is-Purelib: false").Replace(content[distInfo+"/WHEEL"])
+	delete(content, distInfo+"/RECORD")
+	base := strings.TrimSuffix(filepath.Base(src), "-py3-none-any.whl")
+	return writeWheelZip(t, filepath.Join(dir, base+"-"+tag+".whl"), distInfo, content)
 }
 
 // TestPython builds Python apps and functions on a Python base made by the

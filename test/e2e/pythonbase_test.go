@@ -168,45 +168,16 @@ func tailLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// wheel describes a wheel the tests write themselves (no index is
-// reachable, and the host lacks the wheel package to build them).
-type wheel struct {
-	name, version, tag string
-	files              map[string]string
-	requires           []string
-	scripts            map[string]string // console_scripts: name -> module:function
-}
-
-// write writes the wheel into dir as a zip laid out as PEP 427 says, with
-// a RECORD of sha256 hashes, and returns its path.
-func (w wheel) write(t *testing.T, dir string) string {
+// writeWheelZip writes a wheel holding files, with a RECORD of their
+// sha256 hashes as PEP 427 says, and returns its path.
+func writeWheelZip(t *testing.T, p, distInfo string, files map[string]string) string {
 	t.Helper()
-	p := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.whl", w.name, w.version, w.tag))
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	zw := zip.NewWriter(f)
-	distInfo := fmt.Sprintf("%s-%s.dist-info", w.name, w.version)
-	files := map[string]string{}
-	for k, v := range w.files {
-		files[k] = v
-	}
-	meta := fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\n", w.name, w.version)
-	for _, r := range w.requires {
-		meta += "Requires-Dist: " + r + "\n"
-	}
-	files[distInfo+"/METADATA"] = meta
-	pure := strings.HasSuffix(w.tag, "-none-any")
-	files[distInfo+"/WHEEL"] = fmt.Sprintf("Wheel-Version: 1.0\nGenerator: kiln-e2e\nRoot-Is-Purelib: %t\nTag: %s\n", pure, w.tag)
-	if len(w.scripts) > 0 {
-		ep := "[console_scripts]\n"
-		for name, target := range w.scripts {
-			ep += name + " = " + target + "\n"
-		}
-		files[distInfo+"/entry_points.txt"] = ep
-	}
 	var names []string
 	for k := range files {
 		names = append(names, k)

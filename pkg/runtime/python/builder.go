@@ -79,6 +79,11 @@ type Builder struct {
 	codeOnce sync.Once
 	codeSum  string
 	codeErr  error
+
+	// The code and service layers are the same for every platform:
+	// written once per build.
+	layersMu sync.Mutex
+	shared   map[string]*layer.Layer
 }
 
 var _ runtime.Builder = (*Builder)(nil)
@@ -291,13 +296,13 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	if b.kind == KindFunction {
 		t := layer.NewTree()
 		t.AddBytes(WrapperPath, wrapperSource, 0o644)
-		l, err := layer.Write(ctx, store, t, opt)
+		l, err := b.sharedLayer(ctx, store, "service", t, opt)
 		if err != nil {
 			return nil, err
 		}
 		res.Layers = append(res.Layers, image.Addendum{Layer: l, CreatedBy: "kiln: Python function service " + WrapperPath, Comment: "serves the function on $PORT (default 8080)"})
 	}
-	l, err := layer.Write(ctx, store, b.code, opt)
+	l, err := b.sharedLayer(ctx, store, "code", b.code, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +313,28 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		"PYTHONUNBUFFERED=1",
 	}
 	return res, nil
+}
+
+// sharedLayer writes t into store once per store and layer options.
+func (b *Builder) sharedLayer(ctx context.Context, store blob.Store, what string, t *layer.Tree, opt layer.Options) (*layer.Layer, error) {
+	b.layersMu.Lock()
+	defer b.layersMu.Unlock()
+	key := fmt.Sprintf("%s %s %d", what, store.Dir, opt.ModTime.Unix())
+	if l, ok := b.shared[key]; ok {
+		d, _ := l.Digest()
+		if n, _ := l.Size(); store.Has(d, n) {
+			return l, nil
+		}
+	}
+	l, err := layer.Write(ctx, store, t, opt)
+	if err != nil {
+		return nil, err
+	}
+	if b.shared == nil {
+		b.shared = map[string]*layer.Layer{}
+	}
+	b.shared[key] = l
+	return l, nil
 }
 
 // requirementArgs are pip's arguments naming what to install.
