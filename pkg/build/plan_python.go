@@ -38,8 +38,14 @@ func pythonRoot(opt *Options) (string, bool, error) {
 			continue
 		}
 		ok, err := isPythonDir(dir)
-		if err != nil || !ok {
+		if err != nil {
 			return "", false, err
+		}
+		if !ok {
+			if root := pythonAbove(dir); root != "" {
+				return "", false, fmt.Errorf("%s is inside the Python project %s: run kiln build in %s (a Python project is built whole)", arg, root, root)
+			}
+			return "", false, nil
 		}
 		if len(args) > 1 {
 			return "", false, fmt.Errorf("%s is a Python project, which kiln builds on its own: run kiln build once for it and once for the other arguments", arg)
@@ -48,6 +54,28 @@ func pythonRoot(opt *Options) (string, bool, error) {
 		return abs, err == nil, err
 	}
 	return "", false, nil
+}
+
+// pythonAbove returns the nearest Python project above dir when no go.mod
+// is in dir or between them, else "".
+func pythonAbove(dir string) string {
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return ""
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return ""
+		}
+		d = parent
+		if ok, err := isPythonDir(d); err == nil && ok {
+			return d
+		}
+	}
 }
 
 func isPythonDir(dir string) (bool, error) {

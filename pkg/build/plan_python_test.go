@@ -23,6 +23,8 @@ func TestPythonRoot(t *testing.T) {
 		"gomod/go.mod":            "module x\n",
 		"broken/kiln.yaml":        "runtime: ruby\n",
 		"broken/requirements.txt": "",
+		"py/src/pkg/mod.py":       "",
+		"py/tool/go.mod":          "module tool\n",
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -42,6 +44,12 @@ func TestPythonRoot(t *testing.T) {
 	}
 	if _, _, err := pythonRoot(&Options{Dir: dir, Targets: []string{"py", "req"}}); err == nil || !strings.Contains(err.Error(), "run kiln build once for it") {
 		t.Errorf("two Python projects at once: %v", err)
+	}
+	if _, _, err := pythonRoot(&Options{Dir: dir, Targets: []string{"py/src/pkg"}}); err == nil || !strings.Contains(err.Error(), "inside the Python project "+filepath.Join(dir, "py")) {
+		t.Errorf("a directory inside a Python project: %v", err)
+	}
+	if _, ok, err := pythonRoot(&Options{Dir: dir, Targets: []string{"py/tool"}}); ok || err != nil {
+		t.Errorf("a Go module inside a Python project: %v %v", ok, err)
 	}
 	if _, _, err := pythonRoot(&Options{Dir: dir, Targets: []string{"broken"}}); err == nil || !strings.Contains(err.Error(), "runtime") {
 		t.Errorf("a bad runtime: %v", err)
