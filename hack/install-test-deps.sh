@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real consumers kiln's end-to-end tests run against (Debian 12):
 # podman (+ runc, conmon, netavark, iptables), skopeo, umoci, docker-registry
-# (CNCF Distribution 2.8) and htpasswd. Idempotent: when everything is present it
-# only runs one dpkg-query and exits. Works from any cwd. See hack/E2E-FINDINGS.md.
+# (CNCF Distribution 2.8), htpasswd, and debootstrap and pip for the Python
+# tests. Idempotent: when everything is present it only runs one dpkg-query and
+# exits. Works from any cwd. See hack/E2E-FINDINGS.md.
 set -euo pipefail
 
 # Debian package -> what it gives the tests.
@@ -19,9 +20,12 @@ set -euo pipefail
 #   skopeo, umoci   independent checkers of OCI layouts
 #   docker-registry Distribution registry, served on 127.0.0.1 by the tests
 #   apache2-utils   htpasswd -Bbn for registry basic auth
+#   debootstrap     makes the Debian 12 + python3 base image of the Python tests
+#                   (once; the tests cache it, see test/e2e/pythonbase_test.go)
+#   python3-pip     the host's pip, which kiln runs to install Python dependencies
 # Not needed as root with vfs storage: uidmap, slirp4netns, fuse-overlayfs, catatonit
 # (only for --init), containernetworking-plugins, crun.
-PACKAGES=(podman runc conmon netavark aardvark-dns iptables skopeo umoci docker-registry apache2-utils)
+PACKAGES=(podman runc conmon netavark aardvark-dns iptables skopeo umoci docker-registry apache2-utils debootstrap python3-pip)
 
 declare -A status=()
 while read -r pkg st; do
@@ -64,7 +68,7 @@ if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" up
 fi
 rm -f "$log"
 
-for cmd in podman runc conmon skopeo umoci docker-registry htpasswd iptables; do
+for cmd in podman runc conmon skopeo umoci docker-registry htpasswd iptables debootstrap python3; do
 	command -v "$cmd" >/dev/null || { echo "install-test-deps: $cmd still missing after install" >&2; exit 1; }
 done
 [[ -x /usr/lib/podman/netavark ]] || { echo "install-test-deps: /usr/lib/podman/netavark missing" >&2; exit 1; }

@@ -21,9 +21,11 @@ func newBuildCommand(stdout, stderr io.Writer) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "build [PATH|IMPORTPATH ...]",
-		Short: "Build Go main packages into an OCI image",
+		Short: "Build Go main packages or a Python project into OCI images",
 		Long: `Build each named Go main package (default ".") into an image, for every
-requested platform. Images are built into the project's .kiln/ directory
+requested platform. A directory holding pyproject.toml or requirements.txt
+(and no go.mod) is a Python project, built into one image on a Python base
+with its dependencies installed for each platform (see docs/python.md). Images are built into the project's .kiln/ directory
 (.kiln/last links to the newest build); an unchanged project reuses its
 previous build. --output, --push and --load then deliver them.
 

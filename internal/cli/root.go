@@ -40,8 +40,8 @@ type usageError struct{ error }
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kiln",
-		Short: "Build Go programs into reproducible OCI images, with no daemon",
-		Long: `kiln builds Go programs into OCI container images directly on the host:
+		Short: "Build Go and Python programs into reproducible OCI images, with no daemon",
+		Long: `kiln builds Go and Python programs into OCI container images directly on the host:
 no Docker daemon and no Dockerfile. Images are reproducible to the bit and
 can target several platforms at once.`,
 		SilenceUsage:  true,
@@ -53,6 +53,7 @@ can target several platforms at once.`,
 	root.AddCommand(newPushCommand(stdout, stderr))
 	root.AddCommand(newLoginCommand(stdout, stderr))
 	root.AddCommand(newCacheCommand(stdout))
+	root.AddCommand(newInitCommand(stdout))
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print kiln's version",

@@ -388,6 +388,14 @@ func (pl *plan) buildPlatform(ctx context.Context, store blob.Store, t *target, 
 		spec.WorkingDir = cmp.Or(bc.WorkingDir, "/")
 		spec.Annotations = baseAnnotations(pl.base.Name, b.Digest)
 	}
+	// The runtime's variables and working directory (Python's PYTHONPATH,
+	// /app) go over the base's; configured env still wins.
+	for _, kv := range rr.Env {
+		if !t.configures(kv) {
+			spec.Env = image.SetEnv(spec.Env, kv)
+		}
+	}
+	spec.WorkingDir = cmp.Or(rr.WorkingDir, spec.WorkingDir)
 	return image.Write(store, spec)
 }
 

@@ -64,9 +64,10 @@ type target struct {
 }
 
 func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) {
-	compression, err := layer.ParseCompression(opt.Compression)
-	if err != nil {
+	if root, ok, err := pythonRoot(opt); err != nil {
 		return nil, err
+	} else if ok {
+		return makePythonPlan(ctx, opt, workDir, root)
 	}
 	pkgs, err := golang.Resolve(ctx, opt.Dir, opt.Targets, opt.Env)
 	if err != nil {
@@ -83,40 +84,15 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 		return nil, err
 	}
 	cfg := proj.Config
-
-	platforms := opt.Platforms
-	if platforms == "" {
-		platforms = cfg.PlatformList()
-	}
 	baseRef := opt.Base
 	if baseRef == "" {
 		baseRef = cfg.Base
 	}
-	all := platforms == "all"
-	pl := []v1.Platform{platform.Host()}
-	switch {
-	case all && baseRef == "":
-		return nil, fmt.Errorf("--platform all means every platform of the base image, and there is none: set --base or base: in %s", config.FileName)
-	case platforms != "" && !all:
-		if pl, err = platform.Parse(platforms); err != nil {
-			if cfg.Path != "" && opt.Platforms == "" {
-				return nil, fmt.Errorf("%s: platforms: %w", cfg.Path, err)
-			}
-			return nil, err
-		}
+	pln, err := newPlan(ctx, opt, proj, baseRef)
+	if err != nil {
+		return nil, err
 	}
-
 	data := proj.TemplateData()
-	pln := &plan{project: proj, platforms: pl, compression: compression, hashes: hashcache.Open(filepath.Join(proj.StatePath(), "hashes.json"))}
-	if baseRef != "" {
-		if all {
-			pl = nil
-		}
-		if err := pln.resolveBase(ctx, opt, baseRef, pl, platforms != ""); err != nil {
-			pln.close()
-			return nil, err
-		}
-	}
 	names := map[string]string{}
 	for _, pkg := range pkgs {
 		rel := proj.RelDir(pkg.Dir)
@@ -136,6 +112,46 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 		}
 		names[t.name] = pkg.ImportPath
 		pln.targets = append(pln.targets, t)
+	}
+	return pln, nil
+}
+
+// newPlan settles the platforms and resolves the base image (baseRef, ""
+// for none) of a plan for proj.
+func newPlan(ctx context.Context, opt *Options, proj *project.Project, baseRef string) (*plan, error) {
+	cfg := proj.Config
+	platforms := opt.Platforms
+	if platforms == "" {
+		platforms = cfg.PlatformList()
+	}
+	all := platforms == "all"
+	var err error
+	pl := []v1.Platform{platform.Host()}
+	switch {
+	case all && baseRef == "":
+		return nil, fmt.Errorf("--platform all means every platform of the base image, and there is none: set --base or base: in %s", config.FileName)
+	case platforms != "" && !all:
+		if pl, err = platform.Parse(platforms); err != nil {
+			if cfg.Path != "" && opt.Platforms == "" {
+				return nil, fmt.Errorf("%s: platforms: %w", cfg.Path, err)
+			}
+			return nil, err
+		}
+	}
+
+	compression, err := layer.ParseCompression(opt.Compression)
+	if err != nil {
+		return nil, err
+	}
+	pln := &plan{project: proj, platforms: pl, compression: compression, hashes: hashcache.Open(filepath.Join(proj.StatePath(), "hashes.json"))}
+	if baseRef != "" {
+		if all {
+			pl = nil
+		}
+		if err := pln.resolveBase(ctx, opt, baseRef, pl, platforms != ""); err != nil {
+			pln.close()
+			return nil, err
+		}
 	}
 	return pln, nil
 }

@@ -60,6 +60,13 @@ type File struct {
 	// directory relative to the module root ("cmd/api" or "./cmd/api").
 	Targets map[string]Settings `yaml:"targets"`
 
+	// Runtime, Kind, Command and Python are about Python projects; see
+	// python.go.
+	Runtime string         `yaml:"runtime"`
+	Kind    string         `yaml:"kind"`
+	Command []string       `yaml:"command"`
+	Python  PythonSettings `yaml:"python"`
+
 	// Path is where the file was read from ("" if there was none).
 	Path string `yaml:"-"`
 }
@@ -131,10 +138,13 @@ func yamlError(name string, err error) error {
 }
 
 func knownKeys() []string {
-	return []string{"name", "base", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets"}
+	return []string{"name", "base", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets", "runtime", "kind", "command", "python"}
 }
 
 func (f *File) validate() error {
+	if err := f.validateRuntime(); err != nil {
+		return err
+	}
 	hasBase := f.Base != ""
 	if err := f.Settings.validate(hasBase); err != nil {
 		return err

@@ -81,6 +81,13 @@ func (t *Tree) AddSymlink(name, target string) {
 // links that leave src, and special files are refused with an error that
 // names the file.
 func (t *Tree) AddHostDir(src, dest string) error {
+	return t.AddHostDirFunc(src, dest, nil)
+}
+
+// AddHostDirFunc is AddHostDir leaving out what skip returns true for;
+// rel is the slash-separated path relative to src. A skipped directory is
+// left out with its content.
+func (t *Tree) AddHostDirFunc(src, dest string, skip func(rel string, d fs.DirEntry) bool) error {
 	root, err := filepath.Abs(src)
 	if err != nil {
 		return err
@@ -92,6 +99,12 @@ func (t *Tree) AddHostDir(src, dest string) error {
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
+		}
+		if skip != nil && rel != "." && skip(filepath.ToSlash(rel), d) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		name := path.Join(dest, filepath.ToSlash(rel))
 		switch typ := d.Type(); {

@@ -29,4 +29,8 @@ type Result struct {
 	Layers     []image.Addendum
 	Entrypoint []string
 	PathDir    string // added to PATH
+	// Env is added to the image's environment, before configured env;
+	// WorkingDir replaces the default ("/", or the base's) when set.
+	Env        []string
+	WorkingDir string
 }

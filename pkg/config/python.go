@@ -1,0 +1,58 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Runtimes kiln builds with.
+const (
+	RuntimeGo     = "go"
+	RuntimePython = "python"
+)
+
+// PythonSettings are the python: keys of kiln.yaml.
+type PythonSettings struct {
+	// Version is the base image's Python version ("3.12"), for bases whose
+	// config sets no PYTHON_VERSION.
+	Version string `yaml:"version"`
+	// Libc is the base's C library: "glibc" or "musl", optionally with a
+	// version ("glibc 2.39"); it decides the wheel tags taken.
+	Libc string `yaml:"libc"`
+	// Module is the module a function lives in (default: function), or
+	// the one an app runs with python -m.
+	Module string `yaml:"module"`
+}
+
+var (
+	pyVersionRE = regexp.MustCompile(`^3\.\d+(\.\d+)?$`)
+	moduleRE    = regexp.MustCompile(`^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$`)
+	libcRE      = regexp.MustCompile(`^(glibc|musl)([ -]?\d+\.\d+)?$`)
+)
+
+// validateRuntime checks runtime, kind, command and python.
+func (f *File) validateRuntime() error {
+	switch f.Runtime {
+	case "", RuntimeGo, RuntimePython:
+	default:
+		return fmt.Errorf("runtime: %q is not a runtime kiln has; write go or python", f.Runtime)
+	}
+	switch f.Kind {
+	case "", "app", "function":
+	default:
+		return fmt.Errorf("kind: %q: write app or function (or leave it out to detect it)", f.Kind)
+	}
+	if f.Command != nil && len(f.Command) == 0 {
+		return fmt.Errorf("command: is empty; give the program and its arguments, e.g. [python3, -m, myapp]")
+	}
+	if v := f.Python.Version; v != "" && !pyVersionRE.MatchString(v) {
+		return fmt.Errorf("python.version: %q is not a Python version like 3.12", v)
+	}
+	if l := f.Python.Libc; l != "" && !libcRE.MatchString(l) {
+		return fmt.Errorf("python.libc: %q: write glibc or musl, optionally with a version, e.g. \"glibc 2.36\"", l)
+	}
+	if m := f.Python.Module; m != "" && !moduleRE.MatchString(m) {
+		return fmt.Errorf("python.module: %q is not a module name like myapp or myapp.server", m)
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestPythonKeys(t *testing.T) {
+	f, err := Parse("kiln.yaml", []byte("runtime: python\nkind: function\ncommand: [gunicorn, app:app]\npython:\n  version: \"3.12\"\n  libc: glibc 2.39\n  module: svc.handler\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Runtime != RuntimePython || f.Kind != "function" || len(f.Command) != 2 || f.Python.Version != "3.12" || f.Python.Libc != "glibc 2.39" || f.Python.Module != "svc.handler" {
+		t.Errorf("parsed %+v", f)
+	}
+	for src, want := range map[string]string{
+		"runtime: ruby\n":               `runtime: "ruby" is not a runtime`,
+		"kind: job\n":                   `kind: "job": write app or function`,
+		"command: []\n":                 "command: is empty",
+		"python: {version: \"3\"}\n":    `python.version: "3" is not a Python version`,
+		"python: {libc: uclibc}\n":      `python.libc: "uclibc"`,
+		"python: {module: \"a-b\"}\n":   `python.module: "a-b" is not a module name`,
+		"python: {verison: \"3.12\"}\n": `unknown key "verison"`,
+	} {
+		if _, err := Parse("kiln.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", src, err, want)
+		}
+	}
+}

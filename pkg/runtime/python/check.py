@@ -1,0 +1,118 @@
+# kiln's host-side helper. It never imports the project's code: it only
+# parses it, so a build does not run user code on the host.
+#
+#   python3 check.py info            -> {"python": "3.11.7", "pip": "23.2.1", "pipConfig": [...]}
+#   python3 check.py function FILE   -> {"found": ..., "style": ..., "error": ...}
+import ast
+import json
+import re
+import sys
+
+ACCEPTED = (
+    "def handle(request): ... returning a body or (status, headers, body); "
+    "or def new(): ... returning an object with a handle(self, request) method"
+)
+
+
+def info():
+    out = {"python": "%d.%d.%d" % sys.version_info[:3], "pip": None}
+    try:
+        import pip
+
+        out["pip"] = pip.__version__
+    except Exception:
+        return out
+    # pip's effective settings (pip.conf files and PIP_* variables), which
+    # decide what gets installed and so are part of kiln's fingerprint.
+    try:
+        from pip._internal.configuration import Configuration
+
+        c = Configuration(isolated=False)
+        c.load()
+        out["pipConfig"] = sorted("%s=%s" % (k, v) for k, v in c.items())
+    except Exception as e:
+        out["pipConfig"] = ["unreadable: %s" % e]
+    return out
+
+
+def required_positional(args):
+    pos = list(args.posonlyargs) + list(args.args)
+    return len(pos) - len(args.defaults), len(pos), args.vararg is not None
+
+
+def check_handle(node):
+    if isinstance(node, ast.AsyncFunctionDef):
+        return "handle is async; kiln calls it from a thread per request: define it with plain def (%s)" % ACCEPTED
+    req, total, star = required_positional(node.args)
+    kwonly = [a.arg for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is None]
+    if req > 1 or kwonly or (total == 0 and not star):
+        sig = ast.unparse(node.args) if hasattr(ast, "unparse") else "..."
+        return "handle(%s) at line %d must take exactly one argument, the request: %s" % (sig, node.lineno, ACCEPTED)
+    return None
+
+
+def check_new(node):
+    if isinstance(node, ast.AsyncFunctionDef):
+        return "new is async; define it with plain def (%s)" % ACCEPTED
+    req, _, _ = required_positional(node.args)
+    kwonly = [a.arg for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is None]
+    if req or kwonly:
+        sig = ast.unparse(node.args) if hasattr(ast, "unparse") else "..."
+        return "new(%s) at line %d must take no arguments: %s" % (sig, node.lineno, ACCEPTED)
+    return None
+
+
+def function(path):
+    with open(path, "rb") as f:
+        src = f.read()
+    try:
+        tree = ast.parse(src, filename=path)
+    except SyntaxError as e:
+        # Newer syntax than the host's Python knows: fall back to a plain
+        # scan for top-level definitions, without checking signatures.
+        names = set(re.findall(rb"^(?:async\s+)?(?:def|class)\s+(handle|new)\b", src, re.M))
+        names |= set(re.findall(rb"^(handle|new)\s*=", src, re.M))
+        names = {n.decode() for n in names}
+        if not names:
+            return {"found": False, "error": "%s: %s (line %s)" % (path, e.msg, e.lineno)}
+        return {"found": True, "style": "new" if "new" in names else "handle", "error": None, "unchecked": True}
+    defs = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in ("handle", "new"):
+            defs[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name) and t.id in ("handle", "new"):
+                    defs[t.id] = node
+        elif isinstance(node, ast.ImportFrom):
+            for a in node.names:
+                name = a.asname or a.name
+                if name in ("handle", "new"):
+                    defs[name] = node
+    if "new" in defs:
+        node = defs["new"]
+        err = check_new(node) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        return {"found": True, "style": "new", "error": err}
+    if "handle" in defs:
+        node = defs["handle"]
+        err = None
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            err = check_handle(node)
+        elif isinstance(node, ast.ClassDef):
+            err = "handle is a class at line %d: %s" % (node.lineno, ACCEPTED)
+        return {"found": True, "style": "handle", "error": err}
+    return {"found": False, "error": "%s defines neither handle nor new at its top level: %s" % (path, ACCEPTED)}
+
+
+def main():
+    if sys.argv[1:2] == ["info"]:
+        out = info()
+    elif sys.argv[1:2] == ["function"] and len(sys.argv) == 3:
+        out = function(sys.argv[2])
+    else:
+        sys.exit("usage: check.py info | function FILE")
+    json.dump(out, sys.stdout)
+
+
+main()
