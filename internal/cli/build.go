@@ -18,9 +18,11 @@ func newBuildCommand(stdout, stderr io.Writer) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "build [PATH|IMPORTPATH ...]",
-		Short: "Build Go main packages into an OCI image",
-		Long: `Build each named Go main package (default ".") into an image, for every
-requested platform. Without --output the images go to the project's .kiln/
+		Short: "Build Go main packages and functions into OCI images",
+		Long: `Build each named Go main package or function (default ".") into an image,
+for every requested platform. A function is a package that exports
+Handle(http.ResponseWriter, *http.Request), or New() returning a type with
+that method; kiln serves it with a main package it generates. Without --output the images go to the project's .kiln/
 directory (.kiln/last links to the newest build); an unchanged project
 reuses its previous build.
 

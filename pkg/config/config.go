@@ -24,6 +24,10 @@ const FileName = "kiln.yaml"
 // Settings are the keys that may stand at the top level and, to override the
 // top level for one program, under targets.
 type Settings struct {
+	// Kind says what the package is: "app" (a main package), "function"
+	// (a package exporting Handle or New, which kiln wraps in an HTTP
+	// service), or "" to tell from the code.
+	Kind string `yaml:"kind"`
 	// Name is the image name (repository), e.g. "hello" or "example.com/team/hello".
 	Name string `yaml:"name"`
 	// Env is the image's environment, NAME: value. Values are templates.
@@ -127,7 +131,7 @@ func yamlError(name string, err error) error {
 }
 
 func knownKeys() []string {
-	return []string{"name", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets"}
+	return []string{"kind", "name", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets"}
 }
 
 func (f *File) validate() error {
@@ -144,7 +148,16 @@ func (f *File) validate() error {
 
 var portRE = regexp.MustCompile(`^(\d{1,5})(/(tcp|udp|sctp))?$`)
 
+// Kinds of programs kiln builds.
+const (
+	KindApp      = "app"
+	KindFunction = "function"
+)
+
 func (s Settings) validate() error {
+	if s.Kind != "" && s.Kind != KindApp && s.Kind != KindFunction {
+		return fmt.Errorf("kind: %q is not a kind; use app (a main package) or function (a package exporting Handle or New), or leave it out to tell from the code", s.Kind)
+	}
 	for _, p := range s.Ports {
 		m := portRE.FindStringSubmatch(p)
 		if m == nil {
@@ -181,6 +194,9 @@ func (f *File) For(relDir string) Settings {
 	}
 	if t.Name != "" {
 		s.Name = t.Name
+	}
+	if t.Kind != "" {
+		s.Kind = t.Kind
 	}
 	if t.User != "" {
 		s.User = t.User
