@@ -133,7 +133,7 @@ func (e *Engine) Load(ctx context.Context, ref name.Tag, img v1.Image) error {
 		}
 		hint := ""
 		if e.Name == "docker" {
-			hint = " (is the Docker daemon running? kiln run --engine podman or --host need none)"
+			hint = "\nstart the Docker daemon, or use --engine podman or --host, which need none"
 		}
 		return fmt.Errorf("%s load: %s%s", e.Name, firstNonEmpty(strings.TrimSpace(string(out)), err.Error()), hint)
 	}
