@@ -21,13 +21,18 @@ func newBuildCommand(stdout, stderr io.Writer) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "build [PATH|IMPORTPATH ...]",
-		Short: "Build Go main packages or a Python project into OCI images",
-		Long: `Build each named Go main package (default ".") into an image, for every
-requested platform. A directory holding pyproject.toml or requirements.txt
-(and no go.mod) is a Python project, built into one image on a Python base
-with its dependencies installed for each platform (see docs/python.md). Images are built into the project's .kiln/ directory
-(.kiln/last links to the newest build); an unchanged project reuses its
-previous build. --output, --push and --load then deliver them.
+		Short: "Build Go programs and functions, or a Python project, into OCI images",
+		Long: `Build each named Go main package or function (default ".") into an image,
+for every requested platform. A function is a package that exports
+Handle(http.ResponseWriter, *http.Request), or New() returning a type with
+that method; kiln serves it with a main package it generates. A directory
+holding pyproject.toml or requirements.txt (and no go.mod) is a Python
+project, built into one image on a Python base with its dependencies
+installed for each platform (see docs/python.md).
+
+Images are built into the project's .kiln/ directory (.kiln/last links to
+the newest build); an unchanged project reuses its previous build.
+--output, --push and --load then deliver them.
 
 stdout gets one line per image: REPO@DIGEST when pushed, else
 REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,

@@ -40,10 +40,11 @@ type usageError struct{ error }
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kiln",
-		Short: "Build Go and Python programs into reproducible OCI images, with no daemon",
+		Short: "Build Go and Python programs and functions into reproducible OCI images, with no daemon",
 		Long: `kiln builds Go and Python programs into OCI container images directly on the host:
 no Docker daemon and no Dockerfile. Images are reproducible to the bit and
-can target several platforms at once.`,
+can target several platforms at once. A function, a package that exports
+an HTTP handler, becomes a service with a main package kiln generates.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       build.Version(),
@@ -54,6 +55,7 @@ can target several platforms at once.`,
 	root.AddCommand(newLoginCommand(stdout, stderr))
 	root.AddCommand(newCacheCommand(stdout))
 	root.AddCommand(newInitCommand(stdout))
+	root.AddCommand(newRunCommand(stdout, stderr))
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print kiln's version",

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
@@ -64,6 +65,9 @@ type Options struct {
 	Progress progress.Reporter
 	// KeepBuilds is how many builds .kiln keeps; 0 means 3.
 	KeepBuilds int
+	// OneProgram makes it an error for Targets to name more than one
+	// program.
+	OneProgram bool
 }
 
 // Push says where to publish images.
@@ -107,6 +111,8 @@ type BaseImage struct {
 type Image struct {
 	Name    string `json:"name"`
 	Package string `json:"package"`
+	// Kind is "app" for a main package, "function" for a function.
+	Kind string `json:"kind"`
 	// Reference names the image in its layout: "oci:DIR:NAME".
 	Reference string `json:"reference"`
 	// Digest is that of the image index (several platforms) or manifest.
@@ -125,12 +131,11 @@ type PlatformImage struct {
 	Digest   string `json:"digest"`
 }
 
-// Build runs the whole pipeline.
-func Build(ctx context.Context, opt Options) (*Result, error) {
+func (opt *Options) setDefaults() error {
 	if opt.Dir == "" {
 		wd, err := os.Getwd()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		opt.Dir = wd
 	}
@@ -142,6 +147,14 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	}
 	if opt.KeepBuilds == 0 {
 		opt.KeepBuilds = 3
+	}
+	return nil
+}
+
+// Build runs the whole pipeline.
+func Build(ctx context.Context, opt Options) (*Result, error) {
+	if err := opt.setDefaults(); err != nil {
+		return nil, err
 	}
 	out, err := parseOutput(opt.Dir, opt.Output)
 	if err != nil {
@@ -182,6 +195,66 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// Executable is a program compiled for the machine kiln runs on.
+type Executable struct {
+	Name    string // the program's name
+	Package string
+	Kind    string // "app" or "function"
+	Path    string // the binary
+	// Env is what the image's environment would add: kiln.yaml's env
+	// (but PATH), and KILN_DATA_PATH and KO_DATA_PATH set to the kodata/
+	// directory when there is one.
+	Env []string
+}
+
+// hostBuilder is a runtime builder that can also build for the machine
+// kiln runs on.
+type hostBuilder interface {
+	BuildHost(ctx context.Context, out string) error
+}
+
+// BuildExecutable compiles the one program opt.Targets names for the
+// machine kiln runs on, into dir, to run it there (kiln run --host). The
+// build uses kiln.yaml's settings as for an image; opt.Platforms and
+// opt.Output do not apply.
+func BuildExecutable(ctx context.Context, opt Options, dir string) (*Executable, error) {
+	if err := opt.setDefaults(); err != nil {
+		return nil, err
+	}
+	opt.OneProgram = true
+	workDir, err := os.MkdirTemp("", "kiln-build-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(workDir)
+	pl, err := makePlan(ctx, &opt, workDir)
+	if err != nil {
+		return nil, err
+	}
+	t := pl.targets[0]
+	hb, ok := t.builder.(hostBuilder)
+	if !ok {
+		return nil, fmt.Errorf("%s: its runtime cannot build for this machine", t.pkg)
+	}
+	exe := &Executable{Name: t.builder.Name(), Package: t.pkg, Kind: string(t.kind), Path: filepath.Join(dir, t.builder.Name())}
+	step := opt.Progress.Start(fmt.Sprintf("building %s for %s/%s", exe.Name, goruntime.GOOS, goruntime.GOARCH), 0)
+	err = hb.BuildHost(ctx, exe.Path)
+	step.Done(err)
+	if err != nil {
+		return nil, err
+	}
+	// In the order of the image's environment: configured env comes last.
+	if t.kodata != "" {
+		exe.Env = append(exe.Env, "KILN_DATA_PATH="+t.kodata, "KO_DATA_PATH="+t.kodata)
+	}
+	for _, kv := range t.env {
+		if !strings.HasPrefix(kv, "PATH=") {
+			exe.Env = append(exe.Env, kv)
+		}
+	}
+	return exe, nil
 }
 
 // buildToProject builds into the project's .kiln directory, or reuses the
@@ -334,7 +407,7 @@ func (pl *plan) buildTarget(ctx context.Context, rep progress.Reporter, store bl
 	if err := g.Wait(); err != nil {
 		return nil, v1.Descriptor{}, err
 	}
-	img := &Image{Name: t.name, Package: t.pkg}
+	img := &Image{Name: t.name, Package: t.pkg, Kind: string(t.kind)}
 	for i, p := range pl.platforms {
 		img.Platforms = append(img.Platforms, PlatformImage{Platform: platform.String(p), Digest: manifests[i].Digest.String()})
 	}

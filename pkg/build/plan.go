@@ -53,6 +53,7 @@ func (pl *plan) close() {
 // target is one program and the image settings that apply to it.
 type target struct {
 	pkg     string // import path
+	kind    golang.Kind
 	name    string // image name
 	builder runtime.Builder
 	env     []string // image environment, without runtime additions
@@ -61,6 +62,7 @@ type target struct {
 	user    string      // "" when not configured
 	data    *layer.Tree // nil when the program has no data directories
 	dataDoc []string    // "SRC -> DEST", for the history entry
+	kodata  string      // the kodata/ directory on the host, "" if none
 }
 
 func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) {
@@ -72,6 +74,13 @@ func makePlan(ctx context.Context, opt *Options, workDir string) (*plan, error) 
 	pkgs, err := golang.Resolve(ctx, opt.Dir, opt.Targets, opt.Env)
 	if err != nil {
 		return nil, err
+	}
+	if opt.OneProgram && len(pkgs) > 1 {
+		var names []string
+		for _, p := range pkgs {
+			names = append(names, p.ImportPath)
+		}
+		return nil, fmt.Errorf("%s names %d programs (%s); name one of them", strings.Join(opt.Targets, " "), len(pkgs), strings.Join(names, ", "))
 	}
 	root := pkgs[0].ModuleRoot
 	for _, p := range pkgs[1:] {
@@ -193,8 +202,11 @@ func (pl *plan) resolveBase(ctx context.Context, opt *Options, ref string, platf
 }
 
 func newTarget(proj *project.Project, pkg golang.Package, s config.Settings, data *config.TemplateData, workDir string, pl *plan) (*target, error) {
+	if err := checkKind(pkg, s.Kind); err != nil {
+		return nil, err
+	}
 	hasBase := pl.base != nil
-	t := &target{pkg: pkg.ImportPath, name: pkg.Name()}
+	t := &target{pkg: pkg.ImportPath, kind: pkg.Kind, name: pkg.Name()}
 	var err error
 	if s.Name != "" {
 		if t.name, err = config.Expand("name", s.Name, data); err != nil {
@@ -250,6 +262,17 @@ func newTarget(proj *project.Project, pkg golang.Package, s config.Settings, dat
 	return t, t.addData(proj, pkg, s)
 }
 
+// checkKind holds the package to the kind kiln.yaml declares, if any.
+func checkKind(pkg golang.Package, kind string) error {
+	switch {
+	case kind == config.KindFunction && pkg.Kind != golang.KindFunction:
+		return fmt.Errorf("kind: function, but %s is package main, a program; remove kind, or set kind: app\n%s", pkg.ImportPath, golang.Signatures)
+	case kind == config.KindApp && pkg.Kind != golang.KindApp:
+		return fmt.Errorf("kind: app, but %s is not package main: it is a function, which kiln serves with a main package of its own; set kind: function, or make it package main with a func main()", pkg.ImportPath)
+	}
+	return nil
+}
+
 // addData collects the program's data directories: kodata/ beside the
 // main package (unless turned off) and those configured.
 func (t *target) addData(proj *project.Project, pkg golang.Package, s config.Settings) error {
@@ -258,6 +281,7 @@ func (t *target) addData(proj *project.Project, pkg golang.Package, s config.Set
 		kodata := filepath.Join(pkg.Dir, "kodata")
 		if fi, err := os.Stat(kodata); err == nil && fi.IsDir() {
 			dirs = append(dirs, config.DataDir{Src: kodata, Dest: config.DataPath})
+			t.kodata = kodata
 		}
 	}
 	for _, d := range s.Data {

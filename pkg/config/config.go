@@ -24,6 +24,10 @@ const FileName = "kiln.yaml"
 // Settings are the keys that may stand at the top level and, to override the
 // top level for one program, under targets.
 type Settings struct {
+	// Kind says what the package is: "app" (a main package), "function"
+	// (a package exporting Handle or New, which kiln wraps in an HTTP
+	// service), or "" to tell from the code.
+	Kind string `yaml:"kind"`
 	// Name is the image name (repository), e.g. "hello" or "example.com/team/hello".
 	Name string `yaml:"name"`
 	// Env is the image's environment, NAME: value. Values are templates.
@@ -60,10 +64,9 @@ type File struct {
 	// directory relative to the module root ("cmd/api" or "./cmd/api").
 	Targets map[string]Settings `yaml:"targets"`
 
-	// Runtime, Kind, Command and Python are about Python projects; see
-	// python.go.
+	// Runtime, Command and Python are about Python projects (kind, in
+	// Settings, about both); see python.go.
 	Runtime string         `yaml:"runtime"`
-	Kind    string         `yaml:"kind"`
 	Command []string       `yaml:"command"`
 	Python  PythonSettings `yaml:"python"`
 
@@ -159,9 +162,18 @@ func (f *File) validate() error {
 
 var portRE = regexp.MustCompile(`^(\d{1,5})(/(tcp|udp|sctp))?$`)
 
+// Kinds of programs kiln builds.
+const (
+	KindApp      = "app"
+	KindFunction = "function"
+)
+
 // validate checks values. On a base image any user name may exist, so
 // names are checked only for images from scratch.
 func (s Settings) validate(hasBase bool) error {
+	if s.Kind != "" && s.Kind != KindApp && s.Kind != KindFunction {
+		return fmt.Errorf("kind: %q is not a kind; use app (a main package) or function (a package exporting Handle or New), or leave it out to tell from the code", s.Kind)
+	}
 	for _, p := range s.Ports {
 		m := portRE.FindStringSubmatch(p)
 		if m == nil {
@@ -198,6 +210,9 @@ func (f *File) For(relDir string) Settings {
 	}
 	if t.Name != "" {
 		s.Name = t.Name
+	}
+	if t.Kind != "" {
+		s.Kind = t.Kind
 	}
 	if t.User != "" {
 		s.User = t.User

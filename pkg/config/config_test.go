@@ -11,6 +11,7 @@ import (
 )
 
 const fullFile = `# every key kiln.yaml knows
+kind: app
 name: example.com/team/app
 platforms: [linux/amd64, linux/arm64]
 env:
@@ -33,6 +34,7 @@ data:
 kodata: false
 targets:
   ./cmd/worker:
+    kind: function
     name: worker
     user: "1000:1000"
     env:
@@ -56,6 +58,7 @@ func TestParseFull(t *testing.T) {
 		}
 	}
 	check("Path", f.Path, "kiln.yaml")
+	check("Kind", f.Kind, "app")
 	check("Name", f.Name, "example.com/team/app")
 	check("Platforms", f.Platforms, []string{"linux/amd64", "linux/arm64"})
 	check("PlatformList", f.PlatformList(), "linux/amd64,linux/arm64")
@@ -72,6 +75,7 @@ func TestParseFull(t *testing.T) {
 	}
 	check("target keys", slices.Sorted(maps.Keys(f.Targets)), []string{"./cmd/worker", "cmd/cron"})
 	w := f.Targets["./cmd/worker"]
+	check("worker Kind", w.Kind, "function")
 	check("worker Name", w.Name, "worker")
 	check("worker User", w.User, "1000:1000")
 	check("worker Env", w.Env, map[string]string{"LOG_LEVEL": "debug", "QUEUE": "jobs"})
@@ -105,6 +109,11 @@ func TestParseErrors(t *testing.T) {
 			name: "unknown top-level key",
 			in:   "name: a\nplatform: linux/amd64\n",
 			want: []string{"conf/kiln.yaml:2:", `unknown key "platform"`, "platforms"},
+		},
+		{
+			name: "misspelled kind",
+			in:   "knid: function\n",
+			want: []string{"conf/kiln.yaml:1:", `unknown key "knid"`, "kind, command"},
 		},
 		{
 			name: "unknown key under a target",
@@ -198,6 +207,10 @@ func TestParseValidation(t *testing.T) {
 		{"env empty name", "env:\n  \"\": x\n", []string{"env:", `""`}},
 		{"target validated", "targets:\n  cmd/x:\n    ports: [99999]\n", []string{"kiln.yaml: targets.cmd/x: ports:", `"99999"`}},
 		{"target user", "targets:\n  cmd/x:\n    user: bob\n", []string{"targets.cmd/x: user:", `"bob"`}},
+		{"kind app", "kind: app\n", nil},
+		{"kind function", "kind: function\n", nil},
+		{"kind unknown", "kind: lambda\n", []string{"kiln.yaml: kind:", `"lambda"`, "app", "function"}},
+		{"target kind", "targets:\n  cmd/x:\n    kind: service\n", []string{"targets.cmd/x: kind:", `"service"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,7 +255,7 @@ func TestFor(t *testing.T) {
 	for _, dir := range []string{"cmd/worker", "./cmd/worker", "cmd/worker/"} {
 		t.Run("worker "+dir, func(t *testing.T) {
 			s := f.For(dir)
-			if s.Name != "worker" || s.User != "1000:1000" {
+			if s.Name != "worker" || s.User != "1000:1000" || s.Kind != "function" {
 				t.Errorf("scalars not replaced: Name %q User %q", s.Name, s.User)
 			}
 			if s.Kodata == nil || !*s.Kodata {
@@ -271,7 +284,7 @@ func TestFor(t *testing.T) {
 			if !slices.Equal(s.Flags, []string{"-race"}) {
 				t.Errorf("Flags = %v, want the target's list replacing the top level", s.Flags)
 			}
-			if s.Name != top.Name || s.User != top.User || s.Kodata != top.Kodata {
+			if s.Name != top.Name || s.User != top.User || s.Kodata != top.Kodata || s.Kind != "app" {
 				t.Errorf("scalars changed although the target does not set them: %+v", s)
 			}
 		})

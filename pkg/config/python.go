@@ -30,17 +30,13 @@ var (
 	libcRE      = regexp.MustCompile(`^(glibc|musl)([ -]?\d+\.\d+)?$`)
 )
 
-// validateRuntime checks runtime, kind, command and python.
+// validateRuntime checks runtime, command and python (Settings.validate
+// checks kind).
 func (f *File) validateRuntime() error {
 	switch f.Runtime {
 	case "", RuntimeGo, RuntimePython:
 	default:
 		return fmt.Errorf("runtime: %q is not a runtime kiln has; write go or python", f.Runtime)
-	}
-	switch f.Kind {
-	case "", "app", "function":
-	default:
-		return fmt.Errorf("kind: %q: write app or function (or leave it out to detect it)", f.Kind)
 	}
 	if f.Command != nil && len(f.Command) == 0 {
 		return fmt.Errorf("command: is empty; give the program and its arguments, e.g. [python3, -m, myapp]")

@@ -15,7 +15,7 @@ func TestPythonKeys(t *testing.T) {
 	}
 	for src, want := range map[string]string{
 		"runtime: ruby\n":               `runtime: "ruby" is not a runtime`,
-		"kind: job\n":                   `kind: "job": write app or function`,
+		"kind: job\n":                   `kind: "job" is not a kind; use app`,
 		"command: []\n":                 "command: is empty",
 		"python: {version: \"3\"}\n":    `python.version: "3" is not a Python version`,
 		"python: {libc: uclibc}\n":      `python.libc: "uclibc"`,

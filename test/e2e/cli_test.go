@@ -111,7 +111,15 @@ func TestBadInput(t *testing.T) {
 		{"not a main package", func(t *testing.T, dir string) ([]string, []string) {
 			writeFile(t, filepath.Join(dir, "lib", "lib.go"), "package lib\n")
 			return []string{"build", "./lib"}, nil
-		}, 1, []string{"./lib is not a main package", "package lib", "package main"}},
+		}, 1, []string{"./lib is not a main package or a function", "package lib exports no func Handle or func New", "package main", "func Handle(http.ResponseWriter, *http.Request)", "func New() T", "Start(context.Context, map[string]string) error"}},
+		{"function with a wrong signature", func(t *testing.T, dir string) ([]string, []string) {
+			writeFile(t, filepath.Join(dir, "fn", "fn.go"), "package fn\n\nimport \"net/http\"\n\nfunc Handle(w http.ResponseWriter) {}\n")
+			return []string{"build", "./fn"}, nil
+		}, 1, []string{"./fn is not a main package or a function", "fn.go:5: Handle is func(w http.ResponseWriter), want func Handle(http.ResponseWriter, *http.Request)", "func New() T"}},
+		{"main package declared a function", func(t *testing.T, dir string) ([]string, []string) {
+			writeFile(t, filepath.Join(dir, "kiln.yaml"), "kind: function\n")
+			return []string{"build"}, nil
+		}, 1, []string{"kiln.yaml: kind: function, but example.com/hello is package main", "func Handle(http.ResponseWriter, *http.Request)"}},
 		{"compile error", func(t *testing.T, dir string) ([]string, []string) {
 			writeFile(t, filepath.Join(dir, "broken.go"), "package main\n\nfunc broken() { nope() }\n")
 			return []string{"build"}, nil

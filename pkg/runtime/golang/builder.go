@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -45,7 +46,8 @@ type Options struct {
 	StateDir string
 }
 
-// Builder compiles one main package. It implements runtime.Builder.
+// Builder compiles one main package, or a function with the main package
+// kiln generates for it. It implements runtime.Builder.
 type Builder struct {
 	pkg Package
 	opt Options
@@ -53,6 +55,10 @@ type Builder struct {
 	goEnvOnce sync.Once
 	goEnv     goEnv
 	goEnvErr  error
+
+	wrapOnce sync.Once
+	wrap     *wrapper // nil for a main package
+	wrapErr  error
 
 	mu       sync.Mutex
 	compiles map[string]*compile // by platform
@@ -119,20 +125,69 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 
 func (b *Builder) goBuild(ctx context.Context, p v1.Platform) (string, error) {
 	out := filepath.Join(b.opt.WorkDir, b.Name()+"-"+strings.ReplaceAll(platform.String(p), "/", "-"))
+	return out, b.compile(ctx, b.env(p), out, platform.String(p))
+}
+
+// wrapper returns the generated main package of a function, or nil for a
+// main package.
+func (b *Builder) wrapper() (*wrapper, error) {
+	if b.pkg.Kind != KindFunction {
+		return nil, nil
+	}
+	b.wrapOnce.Do(func() {
+		for _, f := range b.opt.Flags {
+			if strings.HasPrefix(strings.TrimLeft(f, "-"), "overlay") {
+				b.wrapErr = fmt.Errorf("flags: %s cannot be used with the function %s: kiln adds its generated main package with an -overlay of its own", f, b.pkg.ImportPath)
+				return
+			}
+		}
+		b.wrap, b.wrapErr = newWrapper(b.pkg, b.opt.WorkDir)
+	})
+	return b.wrap, b.wrapErr
+}
+
+// mainArgs are the go build or go list arguments that name the main
+// package: the package itself, or a function's generated one with the
+// overlay that places it in the function's module.
+func (b *Builder) mainArgs() ([]string, error) {
+	w, err := b.wrapper()
+	if err != nil {
+		return nil, err
+	}
+	if w == nil {
+		return []string{"--", b.pkg.ImportPath}, nil
+	}
+	return []string{"-overlay", w.overlay, "--", w.importPath}, nil
+}
+
+// compile runs go build in env, writing the program to out. target names
+// the platform in messages.
+func (b *Builder) compile(ctx context.Context, env []string, out, target string) error {
+	main, err := b.mainArgs()
+	if err != nil {
+		return err
+	}
 	args := append([]string{"build", "-o", out}, b.buildArgs()...)
-	args = append(args, "--", b.pkg.ImportPath)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = b.pkg.ModuleRoot
-	cmd.Env = b.env(p)
+	args = append(args, main...)
+	cmd := goCommand(ctx, b.pkg.ModuleRoot, env, args...)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return "", ctx.Err()
+			return ctx.Err()
 		}
-		return "", &CompileError{Package: b.pkg.ImportPath, Platform: platform.String(p), Output: strings.TrimSpace(output.String()), Err: err}
+		return &CompileError{Package: b.pkg.ImportPath, Platform: target, Output: strings.TrimSpace(output.String()), Err: err}
 	}
-	return out, nil
+	return nil
+}
+
+// BuildHost compiles the program for the machine kiln runs on, to out,
+// with the same flags as for images: for running it here (kiln run --host).
+func (b *Builder) BuildHost(ctx context.Context, out string) error {
+	env := append([]string(nil), b.opt.Env...)
+	env = append(env, "CGO_ENABLED=0", "GOOS="+goruntime.GOOS, "GOARCH="+goruntime.GOARCH)
+	env = append(env, b.opt.BuildEnv...)
+	return b.compile(ctx, env, out, goruntime.GOOS+"/"+goruntime.GOARCH)
 }
 
 // Build compiles the package for p (or waits for the compile Fingerprint
@@ -159,10 +214,14 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	if err != nil {
 		return nil, err
 	}
+	built := b.pkg.ImportPath
+	if b.wrap != nil {
+		built = fmt.Sprintf("%s (function %s, in kiln's generated main package)", b.wrap.importPath, b.pkg.ImportPath)
+	}
 	return &runtime.Result{
 		Layers: []image.Addendum{{
 			Layer:     l,
-			CreatedBy: fmt.Sprintf("kiln: go build %s %s (%s)", strings.Join(b.buildArgs(), " "), b.pkg.ImportPath, strings.Join(platform.GoEnv(p), " ")),
+			CreatedBy: fmt.Sprintf("kiln: go build %s %s (%s)", strings.Join(b.buildArgs(), " "), built, strings.Join(platform.GoEnv(p), " ")),
 			Comment:   "go build output, at " + bin,
 		}},
 		Entrypoint: []string{bin},
@@ -230,7 +289,7 @@ type depPackage struct {
 // build environment and flags, go.mod, go.sum and go.work, and for every
 // non-standard package it depends on, either the module version (for
 // packages in the read-only module cache) or the content of its source and
-// embedded files.
+// embedded files. For a function that includes the generated main package.
 func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) error {
 	ge, err := b.readGoEnv(ctx)
 	if err != nil {
@@ -262,7 +321,16 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 		modSums = append(modSums, sum)
 	}
 
-	key := sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs(), lastOfEach(goVars), modSums)))
+	w2, err := b.wrapper()
+	if err != nil {
+		return err
+	}
+	var wrapSum [32]byte
+	if w2 != nil {
+		wrapSum = sha256.Sum256(w2.source)
+		fmt.Fprintf(w, "function %s wrapper %x\n", b.pkg.ImportPath, wrapSum)
+	}
+	key := sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs(), lastOfEach(goVars), modSums, wrapSum)))
 	rec := b.loadDeps(key)
 	if rec == nil || !rec.valid(b.opt.Hashes) {
 		// Something changed: the program will most likely be built, so
@@ -345,12 +413,20 @@ func (b *Builder) saveDeps(key [32]byte, d *deps) {
 // the program depends on: the module version for packages in the
 // read-only module cache, the content of each file for all others.
 func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps, error) {
+	main, err := b.mainArgs()
+	if err != nil {
+		return nil, err
+	}
+	// The generated main package exists only in the overlay: its content
+	// is in the fingerprint's key, so it is neither hashed nor watched here.
+	var generated string
+	if b.wrap != nil {
+		generated = filepath.Dir(b.wrap.file)
+	}
 	args := []string{"list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,CgoFiles,SFiles,HFiles,CFiles,SysoFiles,EmbedFiles,Module,Error"}
 	args = append(args, b.opt.Flags...)
-	args = append(args, "--", b.pkg.ImportPath)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = b.pkg.ModuleRoot
-	cmd.Env = b.env(p)
+	args = append(args, main...)
+	cmd := goCommand(ctx, b.pkg.ModuleRoot, b.env(p), args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -384,6 +460,9 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 			}
 			continue
 		}
+		if dp.Dir == generated {
+			continue
+		}
 		d.Dirs[dp.Dir] = hashcache.DirMtime(dp.Dir)
 		files := slices.Concat(dp.GoFiles, dp.CgoFiles, dp.SFiles, dp.HFiles, dp.CFiles, dp.SysoFiles, dp.EmbedFiles)
 		for _, f := range files {
@@ -402,6 +481,16 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 	}
 	d.Text = text.String()
 	return d, nil
+}
+
+// goCommand runs go in dir. PWD is set to dir so that go sees the
+// directory by the path kiln uses, symbolic links included: the paths in a
+// function's overlay file must match go's idea of the module root.
+func goCommand(ctx context.Context, dir string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(append([]string(nil), env...), "PWD="+dir)
+	return cmd
 }
 
 func lastOfEach(env []string) []string {

@@ -59,7 +59,7 @@ func TestResolve(t *testing.T) {
 	if strings.Join(got, " ") != "example.com/m example.com/m/cmd/a" {
 		t.Errorf("./... resolved to %v, want the two main packages", got)
 	}
-	if _, err := Resolve(context.Background(), dir, []string{"./internal/x"}, os.Environ()); err == nil || !strings.Contains(err.Error(), "is package x") {
+	if _, err := Resolve(context.Background(), dir, []string{"./internal/x"}, os.Environ()); err == nil || !strings.Contains(err.Error(), "package x exports no func Handle or func New") {
 		t.Errorf("a library named directly: %v", err)
 	}
 	if _, err := Resolve(context.Background(), t.TempDir(), nil, os.Environ()); err == nil || !strings.Contains(err.Error(), "go mod init") {

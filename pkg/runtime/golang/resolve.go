@@ -1,5 +1,7 @@
-// Package golang is kiln's Go runtime: it resolves main packages,
-// fingerprints their inputs and cross-compiles them into a binary layer.
+// Package golang is kiln's Go runtime: it resolves main packages and
+// functions (packages exporting an HTTP handler, which it wraps in a
+// generated main package), fingerprints their inputs and cross-compiles
+// them into a binary layer.
 package golang
 
 import (
@@ -20,11 +22,15 @@ import (
 	"golang.org/x/mod/modfile"
 )
 
-// Package is a main package to build.
+// Package is a main package or a function to build.
 type Package struct {
 	ImportPath string
 	Dir        string // absolute
 	ModuleRoot string // absolute directory of the module's go.mod
+	ModulePath string // the module's path, from go.mod
+	Kind       Kind
+	// Function says what the package exports, for KindFunction.
+	Function *Function
 }
 
 // Name returns the program name: the last element of the import path,
@@ -45,6 +51,7 @@ type listedPackage struct {
 	ImportPath string
 	Name       string
 	Dir        string
+	GoFiles    []string
 	Module     *struct {
 		Path  string
 		Dir   string
@@ -53,10 +60,12 @@ type listedPackage struct {
 	Error *struct{ Err string }
 }
 
-// Resolve finds the main packages that args name. An argument is a
-// directory (".", "./cmd/x", "/abs/dir") or an import path or pattern
-// resolved in the module of dir. A pattern with "..." keeps only its main
-// packages; any other argument must be a main package.
+// Resolve finds the main packages and functions that args name. An
+// argument is a directory (".", "./cmd/x", "/abs/dir") or an import path or
+// pattern resolved in the module of dir. A pattern with "..." keeps only its
+// main packages and functions; any other argument must be one. A package
+// that is not main is a function when it exports what Signatures says;
+// when it does not, the error is a *NotFunctionError.
 func Resolve(ctx context.Context, dir string, args []string, env []string) ([]Package, error) {
 	if len(args) == 0 {
 		args = []string{"."}
@@ -105,7 +114,7 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 		}
 		runDir, pattern = abs, "."
 	}
-	cmd := exec.CommandContext(ctx, "go", "list", "-e", "-json=ImportPath,Name,Dir,Module,Error", "--", pattern)
+	cmd := exec.CommandContext(ctx, "go", "list", "-e", "-json=ImportPath,Name,Dir,GoFiles,Module,Error", "--", pattern)
 	cmd.Dir = runDir
 	cmd.Env = env
 	var stderr bytes.Buffer
@@ -118,8 +127,7 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 		}
 		return nil, fmt.Errorf("listing %s: %s", arg, firstNonEmpty(msg, err.Error()))
 	}
-	var pkgs []Package
-	var notMain []string
+	var listed, notMain []listedPackage
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
 		var lp listedPackage
@@ -131,22 +139,41 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 		if lp.Error != nil {
 			return nil, fmt.Errorf("%s: %s", arg, strings.TrimSpace(lp.Error.Err))
 		}
+		listed = append(listed, lp)
 		if lp.Name != "main" {
-			notMain = append(notMain, fmt.Sprintf("%s is package %s", lp.ImportPath, lp.Name))
-			continue
+			notMain = append(notMain, lp)
+		}
+	}
+	isPattern := strings.Contains(arg, "...")
+	funcs, nots, err := detectFunctions(ctx, runDir, notMain, env)
+	if err != nil {
+		return nil, err
+	}
+	if !isPattern {
+		for _, lp := range notMain {
+			if e := nots[lp.ImportPath]; e != nil {
+				e.Arg = arg
+				return nil, e
+			}
+		}
+	}
+	var pkgs []Package
+	for _, lp := range listed {
+		p := Package{ImportPath: lp.ImportPath, Dir: lp.Dir, Kind: KindApp}
+		if lp.Name != "main" {
+			if p.Function = funcs[lp.ImportPath]; p.Function == nil {
+				continue
+			}
+			p.Kind = KindFunction
 		}
 		if lp.Module == nil || lp.Module.GoMod == "" {
 			return nil, fmt.Errorf("%s is not in a Go module; run 'go mod init' in its directory first", arg)
 		}
-		pkgs = append(pkgs, Package{ImportPath: lp.ImportPath, Dir: lp.Dir, ModuleRoot: filepath.Dir(lp.Module.GoMod)})
+		p.ModuleRoot, p.ModulePath = filepath.Dir(lp.Module.GoMod), lp.Module.Path
+		pkgs = append(pkgs, p)
 	}
-	isPattern := strings.Contains(arg, "...")
-	if len(pkgs) == 0 || (!isPattern && len(notMain) > 0) {
-		what := strings.Join(notMain, "; ")
-		if what == "" {
-			what = "no packages matched"
-		}
-		return nil, fmt.Errorf("%s is not a main package (%s): kiln build needs a program, a package main with a func main()", arg, what)
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("%s matches no main package or function\n%s", arg, Signatures)
 	}
 	return pkgs, nil
 }
@@ -182,7 +209,7 @@ func resolveDir(dir string) (Package, bool) {
 			if err != nil {
 				return Package{}, false
 			}
-			return Package{ImportPath: path.Join(mod, filepath.ToSlash(rel)), Dir: dir, ModuleRoot: root}, true
+			return Package{ImportPath: path.Join(mod, filepath.ToSlash(rel)), Dir: dir, ModuleRoot: root, Kind: KindApp}, true
 		}
 		if root == filepath.Dir(root) {
 			return Package{}, false
