@@ -128,6 +128,8 @@ func main() { fmt.Println(lib.Hello(), dep.Version, version) }
 	write(t, filepath.Join(dir, "lib", "lib.go"), "package lib\n\nfunc Hello() string { return \"hello\" }\n")
 	write(t, filepath.Join(dir, "static", "msg.txt"), "one\n")
 	write(t, filepath.Join(dir, "extra.go"), "//go:build extra\n\npackage main\n\nfunc init() { println(\"extra\") }\n")
+	write(t, filepath.Join(dir, "lib2", "lib2.go"), "package lib2\n\nconst Name = \"lib2\"\n")
+	write(t, filepath.Join(dir, "lib", "off.go"), "//go:build never\n\npackage lib\n\nfunc init() { println(\"was off\") }\n")
 	goGet(t, dir, goEnv, "example.com/dep@v1.0.0")
 
 	cache := base.Cache{Dir: t.TempDir()}
@@ -176,6 +178,15 @@ func main() { fmt.Println(lib.Hello(), dep.Version, version) }
 
 	write(t, filepath.Join(dir, "lib", "lib.go"), "package lib\n\nfunc Hello() string { return \"hi\" }\n")
 	step("a source file of an imported package", opts(), true)
+
+	write(t, filepath.Join(dir, "lib", "lib.go"), "package lib\n\nimport \"example.com/app/lib2\"\n\nfunc Hello() string { return \"hi \" + lib2.Name }\n")
+	step("a new import in an existing file", opts(), true)
+
+	write(t, filepath.Join(dir, "lib2", "lib2.go"), "package lib2\n\nconst Name = \"lib two\"\n")
+	step("a file of the newly imported package", opts(), true)
+
+	write(t, filepath.Join(dir, "lib", "off.go"), "package lib\n\nfunc init() { println(\"now on\") }\n")
+	step("a file whose build constraint no longer leaves it out", opts(), true)
 
 	write(t, filepath.Join(dir, "static", "msg.txt"), "two\n")
 	step("an embedded file", opts(), true)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/klauspost/pgzip"
+
 	"github.com/kiln-build/kiln/pkg/blob"
 )
 
@@ -36,7 +38,7 @@ func BenchmarkCompression(b *testing.B) {
 		name string
 		new  func(io.Writer) io.WriteCloser
 	}{
-		{"kiln-gzip-level1", func(w io.Writer) io.WriteCloser { c, _, _ := compressor(w, Gzip); return c }},
+		{"kiln-gzip-level1-parallel", func(w io.Writer) io.WriteCloser { c, _, _ := compressor(w, Gzip); return c }},
 		{"kiln-zstd-default", func(w io.Writer) io.WriteCloser { c, _, _ := compressor(w, Zstd); return c }},
 		{"stdlib-gzip-level1", func(w io.Writer) io.WriteCloser { c, _ := stdgzip.NewWriterLevel(w, stdgzip.BestSpeed); return c }},
 		{"stdlib-gzip-default", func(w io.Writer) io.WriteCloser { return stdgzip.NewWriter(w) }},
@@ -90,5 +92,36 @@ func TestZstdLayer(t *testing.T) {
 	}
 	if _, err := ParseCompression("brotli"); err == nil {
 		t.Error("an unknown compression was accepted")
+	}
+}
+
+// TestGzipDeterministicAcrossConcurrency: the parallel gzip writer gives
+// the same bytes whatever the number of goroutines.
+func TestGzipDeterministicAcrossConcurrency(t *testing.T) {
+	data := payload(t)
+	data = data[:min(len(data), 5<<20)]
+	var outs [][]byte
+	for _, blocks := range []int{1, 2, 8} {
+		var buf bytes.Buffer
+		w, err := pgzip.NewWriterLevel(&buf, GzipLevel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.SetConcurrency(GzipBlockSize, blocks)
+		w.Write(data)
+		w.Close()
+		outs = append(outs, buf.Bytes())
+	}
+	for i := range outs[1:] {
+		if !bytes.Equal(outs[0], outs[i+1]) {
+			t.Fatalf("gzip output differs with another concurrency")
+		}
+	}
+	var kiln bytes.Buffer
+	w, _, _ := compressor(&kiln, Gzip)
+	w.Write(data)
+	w.Close()
+	if !bytes.Equal(kiln.Bytes(), outs[0]) {
+		t.Fatal("kiln's compressor differs from the pinned settings")
 	}
 }

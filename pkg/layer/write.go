@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -15,15 +16,20 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 
 	"github.com/kiln-build/kiln/pkg/blob"
 )
 
-// Compression levels are pinned: another level gives other bytes, and so
-// other digests for the same content.
+// Compression settings are pinned: another level or block size gives
+// other bytes, and so other digests for the same content. gzip compresses
+// 1 MiB blocks in parallel (each block seeded with the previous one's tail
+// as its dictionary); the output depends only on the input, the level and
+// the block size, never on how many cores did the work.
 const (
-	GzipLevel = gzip.BestSpeed
-	ZstdLevel = zstd.SpeedDefault
+	GzipLevel     = gzip.BestSpeed
+	GzipBlockSize = 1 << 20
+	ZstdLevel     = zstd.SpeedDefault
 )
 
 // Compression is how layers are compressed.
@@ -65,8 +71,14 @@ func compressor(w io.Writer, c Compression) (io.WriteCloser, types.MediaType, er
 		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
 		return zw, types.OCILayerZStd, err
 	}
-	gw, err := gzip.NewWriterLevel(w, GzipLevel)
-	return gw, types.OCILayer, err
+	gw, err := pgzip.NewWriterLevel(w, GzipLevel)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := gw.SetConcurrency(GzipBlockSize, max(2, goruntime.NumCPU())); err != nil {
+		return nil, "", err
+	}
+	return gw, types.OCILayer, nil
 }
 
 // Write streams t as a gzip-compressed tar into store and returns the

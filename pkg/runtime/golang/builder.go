@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io"
 	"os"
 	"os/exec"
@@ -247,6 +249,16 @@ type goEnv struct {
 
 func (b *Builder) readGoEnv(ctx context.Context) (goEnv, error) {
 	b.goEnvOnce.Do(func() {
+		// go env costs a process; its answer is kept in .kiln, keyed by
+		// everything that decides it.
+		key := b.goEnvKey()
+		cached := ""
+		if key != "" && b.opt.StateDir != "" {
+			cached = filepath.Join(b.opt.StateDir, "goenv-"+key+".json")
+			if data, err := os.ReadFile(cached); err == nil && json.Unmarshal(data, &b.goEnv) == nil && b.goEnv.GOVERSION != "" {
+				return
+			}
+		}
 		cmd := exec.CommandContext(ctx, "go", "env", "-json", "GOVERSION", "GOMODCACHE", "GOROOT", "GOWORK")
 		cmd.Dir = b.pkg.ModuleRoot
 		cmd.Env = b.opt.Env
@@ -255,9 +267,52 @@ func (b *Builder) readGoEnv(ctx context.Context) (goEnv, error) {
 			b.goEnvErr = fmt.Errorf("running go env: %w (is Go installed and on PATH?)", err)
 			return
 		}
-		b.goEnvErr = json.Unmarshal(out, &b.goEnv)
+		if b.goEnvErr = json.Unmarshal(out, &b.goEnv); b.goEnvErr == nil && cached != "" && os.MkdirAll(b.opt.StateDir, 0o755) == nil {
+			if os.WriteFile(cached+".tmp", out, 0o644) == nil {
+				os.Rename(cached+".tmp", cached)
+			}
+		}
 	})
 	return b.goEnv, b.goEnvErr
+}
+
+// goEnvKey identifies what go env answers from: the go binary, the
+// environment variables that steer the go command (and say where its
+// config file is), that config file, and the go.mod and go.work files
+// whose toolchain lines may select another Go. "" when it cannot tell.
+func (b *Builder) goEnvKey() string {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return ""
+	}
+	goBin, _ = filepath.EvalSymlinks(goBin)
+	h := sha256.New()
+	stat := func(p string) {
+		if fi, err := os.Stat(p); err == nil {
+			fmt.Fprintf(h, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+		} else {
+			fmt.Fprintf(h, "%s -\n", p)
+		}
+	}
+	stat(goBin)
+	var env []string
+	for _, kv := range b.opt.Env {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "GO") || k == "HOME" || k == "XDG_CONFIG_HOME" || k == "PATH" {
+			env = append(env, kv)
+		}
+	}
+	fmt.Fprintf(h, "%q\n", lastOfEach(env))
+	if dir, err := os.UserConfigDir(); err == nil {
+		stat(filepath.Join(dir, "go", "env"))
+	}
+	stat(filepath.Join(b.pkg.ModuleRoot, "go.mod"))
+	for d := b.pkg.ModuleRoot; ; d = filepath.Dir(d) {
+		stat(filepath.Join(d, "go.work"))
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	return fmt.Sprintf("%x", h.Sum(nil)[:12])
 }
 
 // unfingerprinted are Go variables that cannot change a build's output.
@@ -274,7 +329,9 @@ type depPackage struct {
 	CFiles     []string
 	SysoFiles  []string
 	EmbedFiles []string
-	Module     *struct {
+	// IgnoredGoFiles are left out by build constraints.
+	IgnoredGoFiles []string
+	Module         *struct {
 		Path    string
 		Version string
 		Replace *struct {
@@ -331,42 +388,117 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 		fmt.Fprintf(w, "function %s wrapper %x\n", b.pkg.ImportPath, wrapSum)
 	}
 	key := sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs(), lastOfEach(goVars), modSums, wrapSum)))
-	rec := b.loadDeps(key)
-	if rec == nil || !rec.valid(b.opt.Hashes) {
-		// Something changed: the program will most likely be built, so
-		// the compiler starts now, while go list runs.
-		b.startCompile(ctx, p)
-		if rec, err = b.listDeps(ctx, p, ge); err != nil {
+	if rec := b.loadDeps(key); rec != nil {
+		text, changed, ok := rec.refresh(b.opt.Hashes)
+		if ok {
+			if changed {
+				// The program will most likely be built: start now.
+				b.startCompile(ctx, p)
+			}
+			_, err = io.WriteString(w, text)
 			return err
 		}
-		b.saveDeps(key, rec)
 	}
-	_, err = io.WriteString(w, rec.Text)
+	// Something changed that may change the dependencies: the compiler
+	// starts now, while go list runs.
+	b.startCompile(ctx, p)
+	rec, err := b.listDeps(ctx, p, ge)
+	if err != nil {
+		return err
+	}
+	text, _, ok := rec.refresh(b.opt.Hashes)
+	if !ok {
+		return fmt.Errorf("the sources of %s changed while kiln read them; build again", b.pkg.ImportPath)
+	}
+	b.saveDeps(key, rec)
+	_, err = io.WriteString(w, text)
 	return err
 }
 
-// deps is the dependency part of a fingerprint, with what it was computed
-// from: the directories of the packages outside the module cache (whose
-// modification times change when files come or go) and their files.
+// deps is the dependency part of a fingerprint and what it was computed
+// from. Its lines are the fingerprint text; a line with a File holds that
+// file's content hash, recomputed when the file changes. A Go file's Sig is
+// what in it decides which packages and files are built (its package
+// clause, imports and //go: directives): while every directory keeps its
+// files and every changed Go file keeps its Sig, the dependencies are what
+// go list said, and go list need not run again.
 type deps struct {
-	Text  string           `json:"text"`
+	Lines []depLine        `json:"lines"`
 	Dirs  map[string]int64 `json:"dirs"`
-	Files []string         `json:"files"`
+	// Ignored are files build constraints leave out: a change to one may
+	// bring it in, so any change sends kiln back to go list.
+	Ignored []string `json:"ignored,omitempty"`
 }
 
-// valid reports whether nothing deps was computed from has changed.
-func (d *deps) valid(hashes *hashcache.Cache) bool {
+type depLine struct {
+	Text string `json:"t,omitempty"` // the line, when it is not a file's
+	File string `json:"f,omitempty"` // the file whose hash the line holds
+	Name string `json:"n,omitempty"` // its name in the line
+	Sig  string `json:"s,omitempty"` // for Go files
+}
+
+// refresh returns the fingerprint text for the files as they are now.
+// changed says whether any file changed since it was recorded; ok is false
+// when a change may have changed the dependencies, and go list must run.
+func (d *deps) refresh(hashes *hashcache.Cache) (text string, changed, ok bool) {
 	for dir, mtime := range d.Dirs {
 		if hashcache.DirMtime(dir) != mtime {
-			return false
+			return "", true, false
 		}
 	}
-	for _, f := range d.Files {
+	for _, f := range d.Ignored {
 		if !hashes.Unchanged(f) {
-			return false
+			return "", true, false
 		}
 	}
-	return true
+	var b strings.Builder
+	for _, l := range d.Lines {
+		if l.File == "" {
+			b.WriteString(l.Text)
+			continue
+		}
+		if !hashes.Unchanged(l.File) {
+			changed = true
+			if l.Sig != "" {
+				if sig, err := goSig(l.File); err != nil || sig != l.Sig {
+					return "", true, false
+				}
+			}
+		}
+		sum, err := hashes.Sum(l.File)
+		if err != nil {
+			return "", true, false
+		}
+		fmt.Fprintf(&b, "file %s %s\n", l.Name, sum)
+	}
+	return b.String(), changed, true
+}
+
+// goSig reads what in a Go file decides the build's packages and files:
+// the package clause, the imports, and //go: directives (build
+// constraints, embed patterns).
+func goSig(p string) (string, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return "", err
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), p, data, parser.ImportsOnly|parser.ParseComments)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "package %s\n", f.Name.Name)
+	for _, imp := range f.Imports {
+		fmt.Fprintf(&b, "import %s\n", imp.Path.Value)
+	}
+	// Directives anywhere in the file: //go:embed stands by declarations
+	// past the imports, so scan the text rather than the parsed comments.
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if t := bytes.TrimSpace(line); bytes.HasPrefix(t, []byte("//go:")) || bytes.HasPrefix(t, []byte("// +build")) {
+			fmt.Fprintf(&b, "%s\n", t)
+		}
+	}
+	return b.String(), nil
 }
 
 func (b *Builder) depsPath(key [32]byte) string {
@@ -391,7 +523,10 @@ func (b *Builder) loadDeps(key [32]byte) *deps {
 // saveDeps keeps d for the next run, unless something it was computed from
 // changed too recently to be trusted by its modification time.
 func (b *Builder) saveDeps(key [32]byte, d *deps) {
-	if b.opt.StateDir == "" || !d.valid(b.opt.Hashes) {
+	if b.opt.StateDir == "" {
+		return
+	}
+	if _, changed, ok := d.refresh(b.opt.Hashes); changed || !ok {
 		return
 	}
 	for _, mtime := range d.Dirs {
@@ -423,7 +558,7 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 	if b.wrap != nil {
 		generated = filepath.Dir(b.wrap.file)
 	}
-	args := []string{"list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,CgoFiles,SFiles,HFiles,CFiles,SysoFiles,EmbedFiles,Module,Error"}
+	args := []string{"list", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,CgoFiles,SFiles,HFiles,CFiles,SysoFiles,EmbedFiles,IgnoredGoFiles,Module,Error"}
 	args = append(args, b.opt.Flags...)
 	args = append(args, main...)
 	cmd := goCommand(ctx, b.pkg.ModuleRoot, b.env(p), args...)
@@ -434,7 +569,9 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 		return nil, fmt.Errorf("listing the dependencies of %s: %s", b.pkg.ImportPath, firstNonEmpty(strings.TrimSpace(stderr.String()), err.Error()))
 	}
 	d := &deps{Dirs: map[string]int64{}}
-	var text strings.Builder
+	text := func(format string, args ...any) {
+		d.Lines = append(d.Lines, depLine{Text: fmt.Sprintf(format, args...)})
+	}
 	modCache := ge.GOMODCACHE + string(filepath.Separator)
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
@@ -447,16 +584,16 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 		if dp.Standard {
 			continue
 		}
-		fmt.Fprintf(&text, "pkg %s\n", dp.ImportPath)
+		text("pkg %s\n", dp.ImportPath)
 		if dp.Error != nil {
 			// Let go build report it; the message keeps the fingerprint
 			// from matching a good build.
-			fmt.Fprintf(&text, "error %q\n", dp.Error.Err)
+			text("error %q\n", dp.Error.Err)
 		}
 		if dp.Module != nil && dp.Module.Version != "" && strings.HasPrefix(dp.Dir, modCache) {
-			fmt.Fprintf(&text, "mod %s@%s\n", dp.Module.Path, dp.Module.Version)
+			text("mod %s@%s\n", dp.Module.Path, dp.Module.Version)
 			if r := dp.Module.Replace; r != nil {
-				fmt.Fprintf(&text, "replace %s@%s\n", r.Path, r.Version)
+				text("replace %s@%s\n", r.Path, r.Version)
 			}
 			continue
 		}
@@ -464,22 +601,32 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 			continue
 		}
 		d.Dirs[dp.Dir] = hashcache.DirMtime(dp.Dir)
-		files := slices.Concat(dp.GoFiles, dp.CgoFiles, dp.SFiles, dp.HFiles, dp.CFiles, dp.SysoFiles, dp.EmbedFiles)
+		goFiles := slices.Concat(dp.GoFiles, dp.CgoFiles)
+		files := slices.Concat(goFiles, dp.SFiles, dp.HFiles, dp.CFiles, dp.SysoFiles, dp.EmbedFiles)
 		for _, f := range files {
 			full := filepath.Join(dp.Dir, f)
-			sum, err := b.opt.Hashes.Sum(full)
-			if err != nil {
+			if _, err := b.opt.Hashes.Sum(full); err != nil {
 				return nil, fmt.Errorf("reading %s: %w", full, err)
 			}
-			fmt.Fprintf(&text, "file %s %s\n", f, sum)
-			d.Files = append(d.Files, full)
+			l := depLine{File: full, Name: f}
+			if slices.Contains(goFiles, f) {
+				if l.Sig, err = goSig(full); err != nil {
+					l.Sig = "unparsable" // go build will say why
+				}
+			}
+			d.Lines = append(d.Lines, l)
 			// Embedded directories: files added to them must be seen.
 			if dir := filepath.Dir(full); dir != dp.Dir {
 				d.Dirs[dir] = hashcache.DirMtime(dir)
 			}
 		}
+		for _, f := range dp.IgnoredGoFiles {
+			full := filepath.Join(dp.Dir, f)
+			if _, err := b.opt.Hashes.Sum(full); err == nil {
+				d.Ignored = append(d.Ignored, full)
+			}
+		}
 	}
-	d.Text = text.String()
 	return d, nil
 }
 
