@@ -3,14 +3,18 @@ package build
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 
+	"github.com/kiln-build/kiln/pkg/engine"
 	"github.com/kiln-build/kiln/pkg/output"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/progress"
@@ -90,21 +94,47 @@ func deliver(ctx context.Context, opt *Options, out destination, res *Result) er
 		}
 	}
 	if opt.Load {
-		for i, img := range res.Images {
-			d, err := hostManifest(img)
-			if err != nil {
-				return err
-			}
-			tag := localTag(img.Name, opt.Push.Tags)
-			step := opt.Progress.Start("loading "+tag, 0)
-			engine, err := output.Load(ctx, src, tag, d)
-			step.Done(err)
-			if err != nil {
-				return err
-			}
-			res.Images[i].Loaded = engine
-			opt.Progress.Logf("loaded %s into %s", tag, engine)
+		if err := load(ctx, opt, src, res); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// load loads the host platform's image of each program into podman, or
+// docker if podman is not installed.
+func load(ctx context.Context, opt *Options, src output.Layout, res *Result) error {
+	eng, err := engine.Find("", opt.Env)
+	if errors.Is(err, engine.ErrNotFound) {
+		return fmt.Errorf("--load: %w, so there is nothing to load the image into: install one, or write an archive with --output tar:FILE and load it where one is", err)
+	} else if err != nil {
+		return err
+	}
+	lp, err := layout.FromPath(src.Root)
+	if err != nil {
+		return err
+	}
+	for i, img := range res.Images {
+		d, err := hostManifest(img)
+		if err != nil {
+			return err
+		}
+		image, err := lp.Image(d)
+		if err != nil {
+			return err
+		}
+		tag, err := name.NewTag(localTag(img.Name, opt.Push.Tags))
+		if err != nil {
+			return fmt.Errorf("%s cannot name an image in %s: %w", img.Name, eng.Name, err)
+		}
+		step := opt.Progress.Start("loading "+tag.String()+" into "+eng.Name, 0)
+		err = eng.Load(ctx, tag, image)
+		step.Done(err)
+		if err != nil {
+			return err
+		}
+		res.Images[i].Loaded = eng.Name
+		opt.Progress.Logf("loaded %s into %s", tag, eng.Name)
 	}
 	return nil
 }

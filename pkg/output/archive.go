@@ -3,13 +3,10 @@ package output
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -157,42 +154,4 @@ func writeFileAtomic(file string, write func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(f.Name(), file)
-}
-
-// Engines are the local container engines images can be loaded into, in
-// the order kiln tries them.
-var Engines = []string{"podman", "docker"}
-
-// FindEngine returns the first engine installed, or an error saying what
-// to install.
-func FindEngine() (string, error) {
-	for _, e := range Engines {
-		if p, err := exec.LookPath(e); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("neither podman nor docker is installed, so there is nothing to load the image into: install one, or write an archive with --output tar:FILE and load it where one is")
-}
-
-// Load loads a single-platform image of src, tagged tag, into the first
-// engine installed, and returns the engine's name.
-func Load(ctx context.Context, src Layout, tag string, manifest v1.Hash) (string, error) {
-	engine, err := FindEngine()
-	if err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp("", "kiln-load-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	archive := filepath.Join(tmp, "image.tar")
-	if err := WriteDockerArchive(src, archive, map[string]v1.Hash{tag: manifest}); err != nil {
-		return "", err
-	}
-	out, err := exec.CommandContext(ctx, engine, "load", "-i", archive).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("%s load failed: %v\n%s", filepath.Base(engine), err, strings.TrimSpace(string(out)))
-	}
-	return filepath.Base(engine), nil
 }

@@ -3,7 +3,6 @@ package output
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -433,87 +432,5 @@ func engine(t *testing.T, dir, name, script string) {
 	}
 	if err := os.Chmod(p, 0o755); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestFindEngine(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("PATH", dir)
-	_, err := FindEngine()
-	if err == nil || !strings.Contains(err.Error(), "neither podman nor docker") {
-		t.Fatalf("FindEngine with neither installed = %v", err)
-	}
-	if !strings.Contains(err.Error(), "--output tar:") {
-		t.Errorf("error %q does not suggest writing an archive", err)
-	}
-
-	// A file that cannot be run is no engine.
-	if err := os.WriteFile(filepath.Join(dir, "podman"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := FindEngine(); err == nil {
-		t.Error("FindEngine took a file that cannot be run")
-	}
-	engine(t, dir, "docker", "exit 0\n")
-	if p, err := FindEngine(); err != nil || p != filepath.Join(dir, "docker") {
-		t.Errorf("FindEngine = %q, %v; want docker", p, err)
-	}
-	engine(t, dir, "podman", "exit 0\n")
-	if p, err := FindEngine(); err != nil || p != filepath.Join(dir, "podman") {
-		t.Errorf("FindEngine = %q, %v; want podman first", p, err)
-	}
-}
-
-func TestLoad(t *testing.T) {
-	img := testImage(t, "amd64")
-	src, descs := srcLayout(t, img)
-	bin := t.TempDir()
-	got := filepath.Join(t.TempDir(), "loaded.tar")
-	t.Setenv("PATH", bin)
-	t.Setenv("KILN_TEST_LOADED", got)
-	ctx := context.Background()
-
-	if _, err := Load(ctx, src, "hello:v1", descs[0].Digest); err == nil || !strings.Contains(err.Error(), "neither podman nor docker") {
-		t.Fatalf("Load without an engine = %v", err)
-	}
-
-	// The engine gets "load -i ARCHIVE"; it keeps a copy and where it was.
-	engine(t, bin, "docker", `[ "$1" = load ] && [ "$2" = -i ] && [ $# = 3 ] || { echo "bad arguments: $*" >&2; exit 2; }
-cp "$3" "$KILN_TEST_LOADED" && echo "$3" > "$KILN_TEST_LOADED.path" && echo "Loaded image: hello:v1"
-`)
-	e, err := Load(ctx, src, "hello:v1", descs[0].Digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e != "docker" {
-		t.Errorf("Load used %q, want docker", e)
-	}
-	tag, _ := name.NewTag("hello:v1")
-	loaded, err := tarball.ImageFromPath(got, &tag)
-	if err != nil {
-		t.Fatalf("the engine got no image tagged hello:v1: %v", err)
-	}
-	gotCfg, _ := loaded.ConfigName()
-	wantCfg, _ := img.ConfigName()
-	if gotCfg != wantCfg {
-		t.Errorf("the loaded image has config %s, want %s", gotCfg, wantCfg)
-	}
-	p, err := os.ReadFile(got + ".path")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(strings.TrimSpace(string(p))); !os.IsNotExist(err) {
-		t.Errorf("the archive given to the engine, %s, was left behind", strings.TrimSpace(string(p)))
-	}
-
-	engine(t, bin, "podman", "echo 'Error: cannot connect to the socket' >&2\nexit 125\n")
-	_, err = Load(ctx, src, "hello:v1", descs[0].Digest)
-	if err == nil {
-		t.Fatal("Load succeeded though the engine failed")
-	}
-	for _, s := range []string{"podman load failed", "cannot connect to the socket"} {
-		if !strings.Contains(err.Error(), s) {
-			t.Errorf("error %q does not mention %q", err, s)
-		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/kiln-build/kiln/pkg/build"
+	"github.com/kiln-build/kiln/pkg/engine"
 	"github.com/kiln-build/kiln/pkg/output"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/progress"
@@ -178,7 +179,7 @@ func runHost(ctx context.Context, opt Options) error {
 	return nil
 }
 
-func runContainer(ctx context.Context, opt Options, eng *Engine) error {
+func runContainer(ctx context.Context, opt Options, eng *engine.Engine) error {
 	port, err := pickPort(opt.Port)
 	if err != nil {
 		return err
@@ -243,22 +244,22 @@ func runContainer(ctx context.Context, opt Options, eng *Engine) error {
 // after timeout) and waits for "run" to end, which removes it. A stop that
 // comes before the engine has created the container finds nothing, so it
 // is repeated until "run" ends.
-func stopContainer(eng *Engine, container string, timeout time.Duration, run *exec.Cmd, done <-chan error) error {
+func stopContainer(eng *engine.Engine, container string, timeout time.Duration, run *exec.Cmd, done <-chan error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
 	defer cancel()
 	secs := strconv.Itoa(int((timeout + time.Second - 1) / time.Second))
 	for {
-		eng.command(ctx, "stop", "-t", secs, container).Run()
+		eng.Command(ctx, "stop", "-t", secs, container).Run()
 		select {
 		case <-done:
 			// --rm has removed it; make sure, in case run was cut short.
-			eng.command(context.Background(), "rm", "-f", container).Run()
+			eng.Command(context.Background(), "rm", "-f", container).Run()
 			return nil
 		case <-time.After(time.Second):
 		case <-ctx.Done():
 			run.Process.Kill()
 			<-done
-			eng.command(context.Background(), "rm", "-f", container).Run()
+			eng.Command(context.Background(), "rm", "-f", container).Run()
 			return fmt.Errorf("%s did not stop container %s; it was removed by force", eng.Name, container)
 		}
 	}
