@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -31,7 +32,7 @@ func Login(ctx context.Context, registry, username, password string, o Options) 
 	// basic-auth ones, the GET below is what checks them.
 	tr, err := transport.NewWithContext(ctx, reg, auth, o.transport(), []string{reg.Scope(transport.PullScope)})
 	if err != nil {
-		return "", fmt.Errorf("login to %s as %s failed: %w", reg.RegistryStr(), username, Explain(err, reg.RegistryStr()))
+		return "", loginError(reg.RegistryStr(), username, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reg.Scheme()+"://"+reg.RegistryStr()+"/v2/", nil)
 	if err != nil {
@@ -39,7 +40,7 @@ func Login(ctx context.Context, registry, username, password string, o Options) 
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return "", fmt.Errorf("login to %s failed: %w", reg.RegistryStr(), Explain(err, reg.RegistryStr()))
+		return "", loginError(reg.RegistryStr(), username, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
@@ -66,4 +67,14 @@ func Login(ctx context.Context, registry, username, password string, o Options) 
 		return "", fmt.Errorf("saving %s: %w", cf.Filename, err)
 	}
 	return cf.Filename, nil
+}
+
+// loginError says which registry refused which user, without the advice
+// to log in that Explain gives for other commands.
+func loginError(registry, user string, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("%s refused the login for user %s (%d %s): check the username and password", registry, user, te.StatusCode, http.StatusText(te.StatusCode))
+	}
+	return fmt.Errorf("login to %s as %s failed: %w", registry, user, Explain(err, registry))
 }

@@ -240,7 +240,7 @@ func (e *CompileError) Error() string {
 func (e *CompileError) Unwrap() error { return e.Err }
 
 // unfingerprinted are Go variables that cannot change a build's output.
-var unfingerprinted = []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "GOINSECURE", "GOENV", "GOTMPDIR", "GOTELEMETRY", "GOTELEMETRYDIR", "GODEBUG"}
+var unfingerprinted = []string{"GOBIN", "GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "GOINSECURE", "GOENV", "GOTMPDIR", "GOTELEMETRY", "GOTELEMETRYDIR", "GODEBUG"}
 
 // Fingerprint writes the inputs of a build for p: the Go version, the
 // build environment and flags, go.mod, go.sum and go.work, and for every
