@@ -92,7 +92,7 @@ func TestCachePruneOlderThan(t *testing.T) {
 // keeps it.
 func TestCacheResolveTouches(t *testing.T) {
 	reg := newRegistry(t, nil)
-	img := image(t, true, "linux", "amd64", "", layer(t, types.OCILayer))
+	img := image(t, true, "linux", "amd64", "", randomLayer(t, types.OCILayer))
 	d := reg.push(t, "base/img:v1", img)
 	c := Cache{Dir: t.TempDir()}
 	r := resolver(c.Dir)

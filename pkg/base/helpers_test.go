@@ -129,7 +129,7 @@ func plats(t *testing.T, list string) []v1.Platform {
 	return ps
 }
 
-func layer(t *testing.T, mt types.MediaType) v1.Layer {
+func randomLayer(t *testing.T, mt types.MediaType) v1.Layer {
 	t.Helper()
 	l, err := random.Layer(512, mt)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
@@ -32,12 +33,14 @@ type Base struct {
 	Images []*Image
 }
 
-// Image is the base for one platform.
+// Image is the base for one platform. Its layers are read from the cache
+// once Link has fetched them.
 type Image struct {
 	Platform v1.Platform
 	Digest   v1.Hash // of its manifest
 	Config   *v1.ConfigFile
-	Layers   []*Layer
+	Layers   []*layer.Layer
+	repo     name.Repository // where the layers come from
 }
 
 // Resolver finds base images and keeps their blobs in the cache.
@@ -265,17 +268,14 @@ func (r *Resolver) imageFrom(ctx context.Context, ref name.Reference, digest v1.
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("base %s: its config lists %d layers and its manifest %d", ref, len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
-	img := &Image{Digest: digest, Config: cfg}
+	img := &Image{Digest: digest, Config: cfg, repo: ref.Context()}
 	img.Platform, _ = platform.ParseOne(cfg.OS + "/" + cfg.Architecture + variantSuffix(cfg.Variant))
 	for i, d := range m.Layers {
 		mt, err := ociLayerType(d.MediaType)
 		if err != nil {
 			return nil, fmt.Errorf("base %s: %w", ref, err)
 		}
-		img.Layers = append(img.Layers, &Layer{
-			resolver: r, repo: ref.Context(),
-			digest: d.Digest, diffID: cfg.RootFS.DiffIDs[i], size: d.Size, mediaType: mt,
-		})
+		img.Layers = append(img.Layers, layer.Stored(r.Cache.Blobs().Path(d.Digest), d.Digest, cfg.RootFS.DiffIDs[i], d.Size, mt))
 	}
 	return img, nil
 }
@@ -341,36 +341,13 @@ func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash) e
 // Link makes sure img's layers are cached and links them into store.
 func (r *Resolver) Link(ctx context.Context, img *Image, store blob.Store) error {
 	for _, l := range img.Layers {
-		if err := r.fetch(ctx, l.repo, l.digest); err != nil {
+		d, _ := l.Digest()
+		if err := r.fetch(ctx, img.repo, d); err != nil {
 			return err
 		}
-		if err := store.Link(r.Cache.Blobs(), l.digest); err != nil {
-			return fmt.Errorf("linking base layer %s: %w", l.digest, err)
+		if err := store.Link(r.Cache.Blobs(), d); err != nil {
+			return fmt.Errorf("linking base layer %s: %w", d, err)
 		}
 	}
 	return nil
-}
-
-// Layer is a base image layer, described by its manifest and config and
-// read from the cache. It implements v1.Layer.
-type Layer struct {
-	resolver  *Resolver
-	repo      name.Repository
-	digest    v1.Hash
-	diffID    v1.Hash
-	size      int64
-	mediaType types.MediaType
-}
-
-var _ v1.Layer = (*Layer)(nil)
-
-func (l *Layer) Digest() (v1.Hash, error)            { return l.digest, nil }
-func (l *Layer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
-func (l *Layer) Size() (int64, error)                { return l.size, nil }
-func (l *Layer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
-func (l *Layer) Compressed() (io.ReadCloser, error) {
-	return os.Open(l.resolver.Cache.Blobs().Path(l.digest))
-}
-func (l *Layer) Uncompressed() (io.ReadCloser, error) {
-	return nil, fmt.Errorf("base layers are never unpacked")
 }

@@ -30,13 +30,13 @@ type multi struct {
 
 func pushMulti(t *testing.T, reg *testRegistry, repo string) multi {
 	t.Helper()
-	shared := layer(t, types.OCILayer)
+	shared := randomLayer(t, types.OCILayer)
 	m := multi{images: map[string]v1.Image{}}
-	win := image(t, true, "windows", "amd64", "", layer(t, types.OCILayer))
-	amd := image(t, true, "linux", "amd64", "", shared, layer(t, types.OCILayer))
-	arm64 := image(t, true, "linux", "arm64", "v8", shared, layer(t, types.OCILayer))
-	arm := image(t, true, "linux", "arm", "v7", shared, layer(t, types.OCILayer))
-	att := image(t, true, "unknown", "unknown", "", layer(t, types.OCILayer))
+	win := image(t, true, "windows", "amd64", "", randomLayer(t, types.OCILayer))
+	amd := image(t, true, "linux", "amd64", "", shared, randomLayer(t, types.OCILayer))
+	arm64 := image(t, true, "linux", "arm64", "v8", shared, randomLayer(t, types.OCILayer))
+	arm := image(t, true, "linux", "arm", "v7", shared, randomLayer(t, types.OCILayer))
+	att := image(t, true, "unknown", "unknown", "", randomLayer(t, types.OCILayer))
 	idx := index(t, types.OCIImageIndex,
 		entry{add: win, plat: &v1.Platform{OS: "windows", Architecture: "amd64", OSVersion: "10.0.20348.1"}},
 		entry{add: amd, plat: &v1.Platform{OS: "linux", Architecture: "amd64"}},
@@ -171,7 +171,7 @@ func TestResolveMissingPlatform(t *testing.T) {
 func TestResolveNestedIndex(t *testing.T) {
 	reg := newRegistry(t, nil)
 	inner := index(t, types.OCIImageIndex,
-		entry{add: image(t, true, "linux", "amd64", "", layer(t, types.OCILayer)), plat: &v1.Platform{OS: "linux", Architecture: "amd64"}})
+		entry{add: image(t, true, "linux", "amd64", "", randomLayer(t, types.OCILayer)), plat: &v1.Platform{OS: "linux", Architecture: "amd64"}})
 	reg.push(t, "base/nested:v1", index(t, types.OCIImageIndex, entry{add: inner}))
 	r := resolver(t.TempDir())
 	for _, ps := range [][]v1.Platform{nil, plats(t, "linux/amd64")} {
@@ -184,8 +184,8 @@ func TestResolveNestedIndex(t *testing.T) {
 
 func TestResolveSingleImage(t *testing.T) {
 	reg := newRegistry(t, nil)
-	oci := image(t, true, "linux", "amd64", "", layer(t, types.OCILayer), layer(t, types.OCILayer))
-	docker := image(t, false, "linux", "arm64", "v8", layer(t, types.DockerLayer), layer(t, types.DockerLayer))
+	oci := image(t, true, "linux", "amd64", "", randomLayer(t, types.OCILayer), randomLayer(t, types.OCILayer))
+	docker := image(t, false, "linux", "arm64", "v8", randomLayer(t, types.DockerLayer), randomLayer(t, types.DockerLayer))
 	if mt, _ := docker.MediaType(); mt != types.DockerManifestSchema2 {
 		t.Fatalf("test image has media type %s, want Docker's", mt)
 	}
@@ -236,8 +236,8 @@ func TestResolveSingleImage(t *testing.T) {
 
 func TestResolveDockerManifestList(t *testing.T) {
 	reg := newRegistry(t, nil)
-	amd := image(t, false, "linux", "amd64", "", layer(t, types.DockerLayer))
-	arm := image(t, false, "linux", "arm", "v6", layer(t, types.DockerLayer))
+	amd := image(t, false, "linux", "amd64", "", randomLayer(t, types.DockerLayer))
+	arm := image(t, false, "linux", "arm", "v6", randomLayer(t, types.DockerLayer))
 	idx := index(t, types.DockerManifestList,
 		entry{add: amd, plat: &v1.Platform{OS: "linux", Architecture: "amd64"}},
 		entry{add: arm, plat: &v1.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}})
@@ -258,7 +258,7 @@ func TestResolveDockerManifestList(t *testing.T) {
 
 func TestResolveFullName(t *testing.T) {
 	reg := newRegistry(t, nil)
-	img := image(t, true, "linux", "amd64", "", layer(t, types.OCILayer))
+	img := image(t, true, "linux", "amd64", "", randomLayer(t, types.OCILayer))
 	d := reg.push(t, "team/base:latest", img)
 	b, err := resolver(t.TempDir()).Resolve(context.Background(), reg.Host+"/team/base", nil)
 	if err != nil {
@@ -275,7 +275,7 @@ func TestResolveFullName(t *testing.T) {
 func TestResolveOffline(t *testing.T) {
 	reg := newRegistry(t, nil)
 	m := pushMulti(t, reg, "base/multi:v1")
-	single := image(t, false, "linux", "amd64", "", layer(t, types.DockerLayer))
+	single := image(t, false, "linux", "amd64", "", randomLayer(t, types.DockerLayer))
 	singleDigest := reg.push(t, "base/single:v1", single)
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -331,7 +331,7 @@ func TestResolveOffline(t *testing.T) {
 
 func TestLink(t *testing.T) {
 	reg := newRegistry(t, nil)
-	img := image(t, false, "linux", "amd64", "", layer(t, types.DockerLayer), layer(t, types.DockerLayer))
+	img := image(t, false, "linux", "amd64", "", randomLayer(t, types.DockerLayer), randomLayer(t, types.DockerLayer))
 	reg.push(t, "base/img:v1", img)
 	r := resolver(t.TempDir())
 	ctx := context.Background()
@@ -373,8 +373,15 @@ func TestLink(t *testing.T) {
 		if d, _ := l.Digest(); err != nil || h != d {
 			t.Errorf("Compressed() of layer %s hashes to %s (%v)", d, h, err)
 		}
-		if _, err := l.Uncompressed(); err == nil {
-			t.Error("a base layer was unpacked")
+		// Uncompressed gives the tar whose sha256 the base's config lists.
+		urc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uh, _, err := v1.SHA256(urc)
+		urc.Close()
+		if diffID, _ := l.DiffID(); err != nil || uh != diffID {
+			t.Errorf("Uncompressed() of layer %s hashes to %s (%v), want the diffID %s", h, uh, err, diffID)
 		}
 	}
 	checkStore(t, r.Cache.Blobs())
@@ -416,8 +423,8 @@ func corrupting(bad map[string]bool) func(http.Handler) http.Handler {
 func TestLinkCorruptBlob(t *testing.T) {
 	bad := map[string]bool{}
 	reg := newRegistry(t, corrupting(bad))
-	good := layer(t, types.OCILayer)
-	evil := layer(t, types.OCILayer)
+	good := randomLayer(t, types.OCILayer)
+	evil := randomLayer(t, types.OCILayer)
 	img := image(t, true, "linux", "amd64", "", good, evil)
 	reg.push(t, "base/img:v1", img)
 	evilDigest := digestOf(t, evil)
@@ -455,7 +462,7 @@ func TestLinkCorruptBlob(t *testing.T) {
 func TestLinkCorruptConfig(t *testing.T) {
 	bad := map[string]bool{}
 	reg := newRegistry(t, corrupting(bad))
-	img := image(t, true, "linux", "amd64", "", layer(t, types.OCILayer))
+	img := image(t, true, "linux", "amd64", "", randomLayer(t, types.OCILayer))
 	reg.push(t, "base/img:v1", img)
 	cfg, err := img.ConfigName()
 	if err != nil {
@@ -474,9 +481,9 @@ func TestLinkCorruptConfig(t *testing.T) {
 
 func TestLinkConcurrent(t *testing.T) {
 	reg := newRegistry(t, nil)
-	s1, s2 := layer(t, types.DockerLayer), layer(t, types.DockerLayer)
-	amd := image(t, false, "linux", "amd64", "", s1, s2, layer(t, types.DockerLayer))
-	arm := image(t, false, "linux", "arm64", "", s1, s2, layer(t, types.DockerLayer))
+	s1, s2 := randomLayer(t, types.DockerLayer), randomLayer(t, types.DockerLayer)
+	amd := image(t, false, "linux", "amd64", "", s1, s2, randomLayer(t, types.DockerLayer))
+	arm := image(t, false, "linux", "arm64", "", s1, s2, randomLayer(t, types.DockerLayer))
 	reg.push(t, "base/multi:v1", index(t, types.DockerManifestList,
 		entry{add: amd, plat: &v1.Platform{OS: "linux", Architecture: "amd64"}},
 		entry{add: arm, plat: &v1.Platform{OS: "linux", Architecture: "arm64"}}))
@@ -542,7 +549,7 @@ func TestOCILayerType(t *testing.T) {
 
 func TestResolveForeignLayer(t *testing.T) {
 	reg := newRegistry(t, nil)
-	img := image(t, false, "linux", "amd64", "", layer(t, types.DockerForeignLayer))
+	img := image(t, false, "linux", "amd64", "", randomLayer(t, types.DockerForeignLayer))
 	reg.push(t, "base/foreign:v1", img)
 	_, err := resolver(t.TempDir()).Resolve(context.Background(), reg.Host+"/base/foreign:v1", nil)
 	if err == nil || !strings.Contains(err.Error(), "not supported") {
@@ -552,7 +559,7 @@ func TestResolveForeignLayer(t *testing.T) {
 
 func TestResolveSingleImageNotLinux(t *testing.T) {
 	reg := newRegistry(t, nil)
-	reg.push(t, "base/win:v1", image(t, false, "windows", "amd64", "", layer(t, types.DockerLayer)))
+	reg.push(t, "base/win:v1", image(t, false, "windows", "amd64", "", randomLayer(t, types.DockerLayer)))
 	ref := reg.Host + "/base/win:v1"
 	for _, ps := range [][]v1.Platform{nil, plats(t, "linux/amd64")} {
 		b, err := resolver(t.TempDir()).Resolve(context.Background(), ref, ps)

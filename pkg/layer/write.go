@@ -187,8 +187,15 @@ func (c *contextReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Layer is a compressed layer stored as a file, with the digests computed
-// while it was written. It implements v1.Layer.
+// Stored describes a layer already stored at path (a base image's, from
+// its manifest and config), without reading it.
+func Stored(path string, digest, diffID v1.Hash, size int64, mediaType types.MediaType) *Layer {
+	return &Layer{Path: path, digest: digest, diffID: diffID, size: size, mediaType: mediaType}
+}
+
+// Layer is a layer stored as a file, with its digests known: computed
+// while kiln wrote it, or read from a base image's manifest. It implements
+// v1.Layer.
 type Layer struct {
 	Path      string
 	digest    v1.Hash
@@ -220,7 +227,10 @@ func (l *Layer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.mediaType == types.OCILayerZStd {
+	switch l.mediaType {
+	case types.OCIUncompressedLayer, types.DockerUncompressedLayer:
+		return f, nil
+	case types.OCILayerZStd:
 		zr, err := zstd.NewReader(f)
 		if err != nil {
 			f.Close()
