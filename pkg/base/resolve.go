@@ -11,11 +11,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/registry"
@@ -34,13 +34,16 @@ type Base struct {
 }
 
 // Image is the base for one platform. Its layers are read from the cache
-// once Link has fetched them.
+// once Fetch has fetched them.
 type Image struct {
 	Platform v1.Platform
-	Digest   v1.Hash // of its manifest
-	Config   *v1.ConfigFile
-	Layers   []*layer.Layer
-	repo     name.Repository // where the layers come from
+	Digest   v1.Hash // of its manifest in the registry
+	// Image is the base as kiln builds on it: its config, and its layers
+	// with OCI media types (Docker's are the same bytes), read from the
+	// cache.
+	Image  v1.Image
+	layers []*layer.Layer
+	repo   name.Repository // where the layers come from
 }
 
 // Resolver finds base images and keeps their blobs in the cache.
@@ -89,8 +92,9 @@ func (r *Resolver) Resolve(ctx context.Context, ref string, platforms []v1.Platf
 		return nil, err
 	}
 	if img.Platform.OS == "" {
+		cfg, _ := img.Image.ConfigFile()
 		return nil, fmt.Errorf("base %s is a single image for %s, which kiln cannot build for: choose a Linux base",
-			ref, platform.String(v1.Platform{OS: img.Config.OS, Architecture: img.Config.Architecture, Variant: img.Config.Variant}))
+			ref, platform.String(v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}))
 	}
 	if platforms == nil {
 		platforms = []v1.Platform{img.Platform}
@@ -268,16 +272,49 @@ func (r *Resolver) imageFrom(ctx context.Context, ref name.Reference, digest v1.
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("base %s: its config lists %d layers and its manifest %d", ref, len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
-	img := &Image{Digest: digest, Config: cfg, repo: ref.Context()}
+	img := &Image{Digest: digest, repo: ref.Context()}
 	img.Platform, _ = platform.ParseOne(cfg.OS + "/" + cfg.Architecture + variantSuffix(cfg.Variant))
+	core := &cachedImage{config: cfgData, layers: map[v1.Hash]*layer.Layer{}}
+	oci := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		Config:        v1.Descriptor{MediaType: types.OCIConfigJSON, Digest: m.Config.Digest, Size: m.Config.Size},
+		Layers:        []v1.Descriptor{},
+	}
 	for i, d := range m.Layers {
 		mt, err := ociLayerType(d.MediaType)
 		if err != nil {
 			return nil, fmt.Errorf("base %s: %w", ref, err)
 		}
-		img.Layers = append(img.Layers, layer.Stored(r.Cache.Blobs().Path(d.Digest), d.Digest, cfg.RootFS.DiffIDs[i], d.Size, mt))
+		l := layer.Stored(r.Cache.Blobs().Path(d.Digest), d.Digest, cfg.RootFS.DiffIDs[i], d.Size, mt)
+		img.layers = append(img.layers, l)
+		core.layers[d.Digest] = l
+		oci.Layers = append(oci.Layers, l.Descriptor())
+	}
+	if core.manifest, err = json.Marshal(oci); err != nil {
+		return nil, err
+	}
+	if img.Image, err = partial.CompressedToImage(core); err != nil {
+		return nil, err
 	}
 	return img, nil
+}
+
+// cachedImage is a base image as kiln reads it from the cache: its config
+// as the registry served it, and a manifest with OCI media types.
+type cachedImage struct {
+	manifest, config []byte
+	layers           map[v1.Hash]*layer.Layer
+}
+
+func (c *cachedImage) RawConfigFile() ([]byte, error)      { return c.config, nil }
+func (c *cachedImage) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (c *cachedImage) RawManifest() ([]byte, error)        { return c.manifest, nil }
+func (c *cachedImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	if l, ok := c.layers[h]; ok {
+		return l, nil
+	}
+	return nil, fmt.Errorf("base layer %s is not in the image", h)
 }
 
 // ociLayerType maps Docker layer media types to their OCI equivalents
@@ -338,15 +375,13 @@ func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash) e
 	return err
 }
 
-// Link makes sure img's layers are cached and links them into store.
-func (r *Resolver) Link(ctx context.Context, img *Image, store blob.Store) error {
-	for _, l := range img.Layers {
+// Fetch makes sure img's layers are in the cache, downloading those that
+// are not.
+func (r *Resolver) Fetch(ctx context.Context, img *Image) error {
+	for _, l := range img.layers {
 		d, _ := l.Digest()
 		if err := r.fetch(ctx, img.repo, d); err != nil {
 			return err
-		}
-		if err := store.Link(r.Cache.Blobs(), d); err != nil {
-			return fmt.Errorf("linking base layer %s: %w", d, err)
 		}
 	}
 	return nil

@@ -27,7 +27,7 @@ type Settings struct {
 	// Kind says what the package is: "app" (a main package), "function"
 	// (a package exporting Handle or New, which kiln wraps in an HTTP
 	// service), or "" to tell from the code.
-	Kind string `yaml:"kind"`
+	Kind Kind `yaml:"kind"`
 	// Name is the image name (repository), e.g. "hello" or "example.com/team/hello".
 	Name string `yaml:"name"`
 	// Env is the image's environment, NAME: value. Values are templates.
@@ -72,6 +72,8 @@ type File struct {
 
 	// Path is where the file was read from ("" if there was none).
 	Path string `yaml:"-"`
+	// keys are the keys the file sets, with their lines.
+	keys []keyLine
 }
 
 // Load reads dir/kiln.yaml. A missing file gives an empty File and no error.
@@ -95,6 +97,7 @@ func Load(dir string) (*File, error) {
 // names the key, the file and the line. name is used in messages.
 func Parse(name string, data []byte) (*File, error) {
 	f := &File{Path: name}
+	var err error
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(f); err != nil && err != io.EOF {
@@ -106,6 +109,10 @@ func Parse(name string, data []byte) (*File, error) {
 	}
 	if err := f.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	f.keys, err = keyLines(data)
+	if err != nil {
+		return nil, yamlError(name, err)
 	}
 	return f, nil
 }
@@ -144,6 +151,64 @@ func knownKeys() []string {
 	return []string{"name", "base", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets", "runtime", "kind", "command", "python"}
 }
 
+// SharedKeys are the keys of kiln.yaml that apply whatever the runtime;
+// each runtime names the others it reads (runtime.Runtime.Keys).
+var SharedKeys = []string{"name", "base", "platforms", "env", "labels", "ports", "user", "data", "kodata", "runtime", "kind"}
+
+// keyLine is a key the file sets: "ldflags", or "targets.cmd/api.ldflags"
+// under targets, with its line.
+type keyLine struct {
+	Path, Key string
+	Line      int
+}
+
+// keyLines lists the keys set at the top level and under each target.
+func keyLines(data []byte) ([]keyLine, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	var out []keyLine
+	top := doc.Content[0].Content
+	for i := 0; i+1 < len(top); i += 2 {
+		k := top[i]
+		out = append(out, keyLine{Path: k.Value, Key: k.Value, Line: k.Line})
+		if k.Value != "targets" || top[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		targets := top[i+1].Content
+		for j := 0; j+1 < len(targets); j += 2 {
+			if targets[j+1].Kind != yaml.MappingNode {
+				continue
+			}
+			inner := targets[j+1].Content
+			for n := 0; n+1 < len(inner); n += 2 {
+				out = append(out, keyLine{Path: "targets." + targets[j].Value + "." + inner[n].Value, Key: inner[n].Value, Line: inner[n].Line})
+			}
+		}
+	}
+	return out, nil
+}
+
+// CheckKeys makes it an error for the file to set a key that the runtime
+// of the project does not read: the shared keys and those of the runtime
+// (its own keys) are allowed, and a key is named with its line otherwise,
+// rather than silently ignored.
+func (f *File) CheckKeys(runtime string, own []string) error {
+	for _, k := range f.keys {
+		if slices.Contains(SharedKeys, k.Key) || slices.Contains(own, k.Key) {
+			continue
+		}
+		uses := append(slices.Clone(SharedKeys), own...)
+		slices.Sort(uses)
+		return fmt.Errorf("%s:%d: %s is not used by the %s runtime, so it would be ignored: remove it (a %s project uses %s)", f.Path, k.Line, k.Path, runtime, runtime, strings.Join(uses, ", "))
+	}
+	return nil
+}
+
 func (f *File) validate() error {
 	if err := f.validateRuntime(); err != nil {
 		return err
@@ -162,10 +227,16 @@ func (f *File) validate() error {
 
 var portRE = regexp.MustCompile(`^(\d{1,5})(/(tcp|udp|sctp))?$`)
 
+// Kind is what a target is to kiln.
+type Kind string
+
 // Kinds of programs kiln builds.
 const (
-	KindApp      = "app"
-	KindFunction = "function"
+	// KindApp is a program with its own entry point (a Go main package,
+	// a Python app).
+	KindApp Kind = "app"
+	// KindFunction is a handler that kiln serves with a service of its own.
+	KindFunction Kind = "function"
 )
 
 // validate checks values. On a base image any user name may exist, so

@@ -58,7 +58,7 @@ func TestParseFull(t *testing.T) {
 		}
 	}
 	check("Path", f.Path, "kiln.yaml")
-	check("Kind", f.Kind, "app")
+	check("Kind", f.Kind, KindApp)
 	check("Name", f.Name, "example.com/team/app")
 	check("Platforms", f.Platforms, []string{"linux/amd64", "linux/arm64"})
 	check("PlatformList", f.PlatformList(), "linux/amd64,linux/arm64")
@@ -75,7 +75,7 @@ func TestParseFull(t *testing.T) {
 	}
 	check("target keys", slices.Sorted(maps.Keys(f.Targets)), []string{"./cmd/worker", "cmd/cron"})
 	w := f.Targets["./cmd/worker"]
-	check("worker Kind", w.Kind, "function")
+	check("worker Kind", w.Kind, KindFunction)
 	check("worker Name", w.Name, "worker")
 	check("worker User", w.User, "1000:1000")
 	check("worker Env", w.Env, map[string]string{"LOG_LEVEL": "debug", "QUEUE": "jobs"})

@@ -5,12 +5,6 @@ import (
 	"regexp"
 )
 
-// Runtimes kiln builds with.
-const (
-	RuntimeGo     = "go"
-	RuntimePython = "python"
-)
-
 // PythonSettings are the python: keys of kiln.yaml.
 type PythonSettings struct {
 	// Version is the base image's Python version ("3.12"), for bases whose
@@ -30,14 +24,10 @@ var (
 	libcRE      = regexp.MustCompile(`^(glibc|musl)([ -]?\d+\.\d+)?$`)
 )
 
-// validateRuntime checks runtime, command and python (Settings.validate
-// checks kind).
+// validateRuntime checks command and python (Settings.validate checks
+// kind; the runtime's name is checked against the runtimes kiln has when
+// a build picks one).
 func (f *File) validateRuntime() error {
-	switch f.Runtime {
-	case "", RuntimeGo, RuntimePython:
-	default:
-		return fmt.Errorf("runtime: %q is not a runtime kiln has; write go or python", f.Runtime)
-	}
 	if f.Command != nil && len(f.Command) == 0 {
 		return fmt.Errorf("command: is empty; give the program and its arguments, e.g. [python3, -m, myapp]")
 	}

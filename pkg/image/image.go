@@ -1,43 +1,30 @@
-// Package image assembles OCI image configs, manifests and indexes from
-// layers, writing them as blobs.
+// Package image assembles images and indexes as go-containerregistry
+// values (v1.Image, v1.ImageIndex) with its mutate package: a base (or
+// nothing), layers with their history, and the settings kiln gives the
+// config. Nothing here reads or writes layer bytes: layers arrive with
+// their digests known, and configs and manifests are computed in memory.
 package image
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-
-	"github.com/kiln-build/kiln/pkg/blob"
 )
 
 // DefaultPath is PATH in an image whose base sets none.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// Author is recorded in configs and history entries.
+// Author is recorded in configs.
 const Author = "kiln"
 
-// Addendum is a layer with the history entry that says which step made it.
-type Addendum struct {
-	Layer     v1.Layer
-	CreatedBy string
-	Comment   string
-}
-
-// Base is the image a Spec builds on.
-type Base struct {
-	Config *v1.ConfigFile
-	Layers []v1.Layer
-}
-
-// Spec is what goes into one platform's image.
+// Spec is what kiln sets in one platform's image.
 type Spec struct {
 	Platform   v1.Platform
-	Created    time.Time // the source date: config, history and label times
-	Base       *Base     // nil for an image from scratch
-	Layers     []Addendum
+	Created    time.Time // the source date
 	Entrypoint []string
 	Cmd        []string
 	Env        []string // KEY=value, in order
@@ -49,34 +36,35 @@ type Spec struct {
 	Annotations map[string]string
 }
 
-// Config returns the image config file for s. On a base, the base's
-// config is the starting point: its settings, history and diffIDs come
-// first, and s's entrypoint, command, environment, user, working
-// directory, labels and ports are set over them (labels and ports are
-// merged). The base's Cmd is replaced, since it would become arguments to
-// the new entrypoint.
-func Config(s Spec) (*v1.ConfigFile, error) {
-	created := v1.Time{Time: s.Created.UTC()}
+// scratch is the empty image with OCI media types.
+var scratch = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+
+// New returns the image of base (nil for none) with layers on top and s's
+// settings. On a base, the base's config is the starting point: its
+// settings, history and diffIDs come first, and s's entrypoint, command,
+// environment, user, working directory, labels and ports are set over them
+// (labels and ports are merged). The base's Cmd is replaced, since it
+// would become arguments to the new entrypoint.
+func New(base v1.Image, layers []mutate.Addendum, s Spec) (v1.Image, error) {
 	cfg := &v1.ConfigFile{
-		Created:      created,
+		Created:      v1.Time{Time: s.Created.UTC()},
 		Author:       Author,
 		Architecture: s.Platform.Architecture,
 		OS:           s.Platform.OS,
 		Variant:      s.Platform.Variant,
 		RootFS:       v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{}},
 	}
-	if s.Base != nil {
-		b := s.Base.Config.DeepCopy()
+	start := scratch
+	if base != nil {
+		b, err := base.ConfigFile()
+		if err != nil {
+			return nil, err
+		}
 		cfg.Config = b.Config
 		cfg.OSVersion, cfg.OSFeatures = b.OSVersion, b.OSFeatures
 		cfg.History = b.History
-		for _, l := range s.Base.Layers {
-			diffID, err := l.DiffID()
-			if err != nil {
-				return nil, err
-			}
-			cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
-		}
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, b.RootFS.DiffIDs...)
+		start = mutate.ConfigMediaType(mutate.MediaType(base, types.OCIManifestSchema1), types.OCIConfigJSON)
 	}
 	c := &cfg.Config
 	c.Entrypoint, c.Cmd, c.Env, c.User, c.WorkingDir = s.Entrypoint, s.Cmd, s.Env, s.User, s.WorkingDir
@@ -92,93 +80,32 @@ func Config(s Spec) (*v1.ConfigFile, error) {
 		}
 		c.ExposedPorts[p] = struct{}{}
 	}
-	for _, a := range s.Layers {
-		diffID, err := a.Layer.DiffID()
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
-		cfg.History = append(cfg.History, v1.History{
-			Author:    Author,
-			Created:   created,
-			CreatedBy: a.CreatedBy,
-			Comment:   a.Comment,
-		})
+	img, err := mutate.ConfigFile(start, cfg)
+	if err != nil {
+		return nil, err
 	}
-	return cfg, nil
+	if img, err = mutate.Append(img, layers...); err != nil {
+		return nil, err
+	}
+	if len(s.Annotations) > 0 {
+		img = mutate.Annotations(img, s.Annotations).(v1.Image)
+	}
+	return img, nil
 }
 
-// Write stores the config and manifest of s in store, whose blobs must
-// already hold the layers, and returns the manifest's descriptor with its
-// platform.
-func Write(store blob.Store, s Spec) (v1.Descriptor, error) {
-	cfg, err := Config(s)
-	if err != nil {
-		return v1.Descriptor{}, err
+// NewIndex returns an OCI image index over images, the i-th for
+// platforms[i], with annotations.
+func NewIndex(images []v1.Image, platforms []v1.Platform, annotations map[string]string) v1.ImageIndex {
+	adds := make([]mutate.IndexAddendum, len(images))
+	for i, img := range images {
+		p := platforms[i]
+		adds[i] = mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}}
 	}
-	cfgDesc, err := store.WriteJSON(cfg, types.OCIConfigJSON)
-	if err != nil {
-		return v1.Descriptor{}, err
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
+	if len(annotations) > 0 {
+		idx = mutate.Annotations(idx, annotations).(v1.ImageIndex)
 	}
-	m := v1.Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		Config:        cfgDesc,
-		Layers:        []v1.Descriptor{},
-		Annotations:   s.Annotations,
-	}
-	var layers []Addendum
-	if s.Base != nil {
-		for _, l := range s.Base.Layers {
-			layers = append(layers, Addendum{Layer: l})
-		}
-	}
-	layers = append(layers, s.Layers...)
-	for _, a := range layers {
-		d, err := descriptor(a.Layer)
-		if err != nil {
-			return v1.Descriptor{}, err
-		}
-		if !store.Has(d.Digest, d.Size) {
-			return v1.Descriptor{}, fmt.Errorf("layer %s is not in %s", d.Digest, store.Dir)
-		}
-		m.Layers = append(m.Layers, d)
-	}
-	desc, err := store.WriteJSON(m, types.OCIManifestSchema1)
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	p := s.Platform
-	desc.Platform = &p
-	return desc, nil
-}
-
-func descriptor(l v1.Layer) (v1.Descriptor, error) {
-	d, err := l.Digest()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	n, err := l.Size()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	mt, err := l.MediaType()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	return v1.Descriptor{MediaType: mt, Digest: d, Size: n}, nil
-}
-
-// WriteIndex stores an image index over manifests (each carrying its
-// platform), with annotations, and returns its descriptor.
-func WriteIndex(store blob.Store, manifests []v1.Descriptor, annotations map[string]string) (v1.Descriptor, error) {
-	idx := v1.IndexManifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIImageIndex,
-		Manifests:     manifests,
-		Annotations:   annotations,
-	}
-	return store.WriteJSON(idx, types.OCIImageIndex)
+	return idx
 }
 
 // AppendPath returns env with dir added at the end of PATH, setting PATH to

@@ -1,5 +1,11 @@
-// Package runtime defines what a language runtime contributes to an image:
-// the layers and settings that make a program run, per platform.
+// Package runtime defines how a language plugs into kiln: a Runtime
+// recognises its projects and resolves what the command line names into
+// Targets, and a Target contributes, per platform, the layers and settings
+// that make its program run. kiln's pipeline (pkg/build) does the rest
+// for every runtime alike: base images, image assembly, caching, output.
+//
+// A new runtime implements Runtime and Target in a package of its own and
+// is registered in pkg/runtime/all.
 package runtime
 
 import (
@@ -7,30 +13,129 @@ import (
 	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/kiln-build/kiln/pkg/blob"
-	"github.com/kiln-build/kiln/pkg/image"
+	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/hashcache"
 	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/project"
 )
 
-// Builder builds one program for a platform.
-type Builder interface {
-	// Name is the program's name: its binary and default image name.
+// Runtime is a language kiln builds.
+type Runtime interface {
+	// Name is how kiln.yaml's runtime: key names it, e.g. "go".
 	Name() string
-	// Fingerprint writes to w everything that can change what Build makes
-	// for p, so that an unchanged fingerprint means an unchanged image.
-	Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) error
-	// Build makes the program for p, writing its layers into store.
-	Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*Result, error)
+	// Keys are the kiln.yaml keys the runtime reads besides
+	// config.SharedKeys; a project of this runtime may set no others.
+	Keys() []string
+	// Detect reports whether the directory dir holds a project of this
+	// runtime, from its files alone.
+	Detect(dir string) (bool, error)
+	// Resolve finds the targets that req names.
+	Resolve(ctx context.Context, req Request) (*Resolution, error)
 }
 
-// Result is what a runtime contributes to one platform's image.
-type Result struct {
-	Layers     []image.Addendum
+// Request is what the command line asks to build.
+type Request struct {
+	// Dir is the absolute directory arguments are resolved from.
+	Dir string
+	// Args name the targets: directories, import paths or patterns,
+	// as the runtime understands them. None means ".".
+	Args []string
+	// Env is the environment kiln runs in.
+	Env []string
+}
+
+// Resolution is what a Request names.
+type Resolution struct {
+	// Root is the project root, which holds kiln.yaml and .kiln.
+	Root    string
+	Targets []Target
+}
+
+// Target is one program to build into an image.
+type Target interface {
+	// ID names the target in messages and results: an import path, or
+	// the project's directory.
+	ID() string
+	// Dir is the target's source directory: kiln.yaml's targets: keys are
+	// relative to the root, and a kodata/ directory in it is its data.
+	Dir() string
+	// Name is the image name unless kiln.yaml sets one.
+	Name() string
+	// Kind is what the target is; after Configure, it is final.
+	Kind() config.Kind
+	// DefaultBase is the base image to build on when none is configured;
+	// "" means an empty base that kiln completes with certificates and
+	// users.
+	DefaultBase() (string, error)
+	// Configure gives the target its settings, before Fingerprint and
+	// Build. It checks them: a setting the target cannot honour is an
+	// error.
+	Configure(ctx context.Context, c Config) error
+	// Fingerprint writes to w everything that can change what Build
+	// makes for p, so that an unchanged fingerprint means an unchanged
+	// contribution.
+	Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) error
+	// Build makes the target's contribution to the image for p, writing
+	// its layers into store.
+	Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*Contribution, error)
+}
+
+// Config is what a target is configured with.
+type Config struct {
+	Project *project.Project
+	// Settings are kiln.yaml's settings for the target, with templates
+	// expanded.
+	Settings config.Settings
+	// Bases are the base images, one per platform in Platforms order;
+	// nil for an empty base. BaseRef is the reference they came from.
+	Bases     []v1.Image
+	BaseRef   string
+	Platforms []v1.Platform
+	// WorkDir is a directory for temporary files, removed after the build.
+	WorkDir string
+	// Hashes remembers file hashes between builds.
+	Hashes *hashcache.Cache
+}
+
+// Contribution is what a target adds to one platform's image.
+type Contribution struct {
+	// Layers go on top of the base's (and the data layer), each with the
+	// history entry that says which step made it.
+	Layers     []mutate.Addendum
 	Entrypoint []string
-	PathDir    string // added to PATH
-	// Env is added to the image's environment, before configured env;
+	// PathDir is added to PATH.
+	PathDir string
+	// Env is set over the base's environment, before the configured env;
 	// WorkingDir replaces the default ("/", or the base's) when set.
 	Env        []string
 	WorkingDir string
+}
+
+// HostTarget is a Target that can also run on the machine kiln runs on,
+// without an image (kiln run --host).
+type HostTarget interface {
+	Target
+	// BuildHost prepares the program to run here, using dir for files.
+	BuildHost(ctx context.Context, dir string) (*Executable, error)
+}
+
+// Executable is a program prepared to run on this machine.
+type Executable struct {
+	// Command is the program and its arguments.
+	Command []string
+	// Env is added to the environment it runs in, as the image's would
+	// add it (PYTHONPATH and the like).
+	Env []string
+}
+
+// Author is recorded in the history entries of kiln's layers.
+const Author = "kiln"
+
+// History is the history entry of a layer kiln writes with opt: what made
+// it and a comment, dated with the source date.
+func History(opt layer.Options, createdBy, comment string) v1.History {
+	return v1.History{Author: Author, Created: v1.Time{Time: opt.ModTime.UTC()}, CreatedBy: createdBy, Comment: comment}
 }

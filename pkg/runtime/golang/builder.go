@@ -17,10 +17,11 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/hashcache"
-	"github.com/kiln-build/kiln/pkg/image"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/runtime"
@@ -45,7 +46,7 @@ type Options struct {
 }
 
 // Builder compiles one main package, or a function with the main package
-// kiln generates for it. It implements runtime.Builder.
+// kiln generates for it.
 type Builder struct {
 	pkg Package
 	opt Options
@@ -68,8 +69,6 @@ type compile struct {
 	binary string
 	err    error
 }
-
-var _ runtime.Builder = (*Builder)(nil)
 
 // New returns a builder for pkg.
 func New(pkg Package, opt Options) *Builder {
@@ -129,7 +128,7 @@ func (b *Builder) goBuild(ctx context.Context, p v1.Platform) (string, error) {
 // wrapper returns the generated main package of a function, or nil for a
 // main package.
 func (b *Builder) wrapper() (*wrapper, error) {
-	if b.pkg.Kind != KindFunction {
+	if b.pkg.Kind != config.KindFunction {
 		return nil, nil
 	}
 	b.wrapOnce.Do(func() {
@@ -190,7 +189,7 @@ func (b *Builder) BuildHost(ctx context.Context, out string) error {
 
 // Build compiles the package for p (or waits for the compile Fingerprint
 // started) and writes the binary layer.
-func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Result, error) {
+func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Contribution, error) {
 	c := b.startCompile(ctx, p)
 	select {
 	case <-c.done:
@@ -216,11 +215,12 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	if b.wrap != nil {
 		built = fmt.Sprintf("%s (function %s, in kiln's generated main package)", b.wrap.importPath, b.pkg.ImportPath)
 	}
-	return &runtime.Result{
-		Layers: []image.Addendum{{
-			Layer:     l,
-			CreatedBy: fmt.Sprintf("kiln: go build %s %s (%s)", strings.Join(b.buildArgs(), " "), built, strings.Join(platform.GoEnv(p), " ")),
-			Comment:   "go build output, at " + bin,
+	return &runtime.Contribution{
+		Layers: []mutate.Addendum{{
+			Layer: l,
+			History: runtime.History(opt,
+				fmt.Sprintf("kiln: go build %s %s (%s)", strings.Join(b.buildArgs(), " "), built, strings.Join(platform.GoEnv(p), " ")),
+				"go build output, at "+bin),
 		}},
 		Entrypoint: []string{bin},
 		PathDir:    BinDir,

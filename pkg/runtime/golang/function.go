@@ -21,17 +21,6 @@ import (
 	"github.com/kiln-build/kiln/pkg/platform"
 )
 
-// Kind is what a package is to kiln.
-type Kind string
-
-const (
-	// KindApp is a main package, built as it is.
-	KindApp Kind = "app"
-	// KindFunction is a package that exports an HTTP handler; kiln
-	// generates the main package that serves it.
-	KindFunction Kind = "function"
-)
-
 // Function says what a function package exports, which decides what
 // kiln's generated service calls.
 type Function struct {

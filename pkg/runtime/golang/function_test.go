@@ -1,6 +1,8 @@
 package golang
 
 import (
+	"github.com/kiln-build/kiln/pkg/config"
+
 	"context"
 	"errors"
 	"os"
@@ -97,7 +99,7 @@ func Handle(w http.ResponseWriter, r *http.Request) {}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if pkg.Kind != KindFunction || pkg.Function == nil || *pkg.Function != tt.want {
+			if pkg.Kind != config.KindFunction || pkg.Function == nil || *pkg.Function != tt.want {
 				t.Fatalf("resolved %+v (function %+v), want a function %+v", pkg, pkg.Function, tt.want)
 			}
 			if pkg.ModulePath != "example.com/fn" || pkg.Name() != "fn" {

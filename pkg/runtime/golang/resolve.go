@@ -20,6 +20,8 @@ import (
 	"strings"
 
 	"golang.org/x/mod/modfile"
+
+	"github.com/kiln-build/kiln/pkg/config"
 )
 
 // Package is a main package or a function to build.
@@ -28,8 +30,8 @@ type Package struct {
 	Dir        string // absolute
 	ModuleRoot string // absolute directory of the module's go.mod
 	ModulePath string // the module's path, from go.mod
-	Kind       Kind
-	// Function says what the package exports, for KindFunction.
+	Kind       config.Kind
+	// Function says what the package exports, for config.KindFunction.
 	Function *Function
 }
 
@@ -159,12 +161,12 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 	}
 	var pkgs []Package
 	for _, lp := range listed {
-		p := Package{ImportPath: lp.ImportPath, Dir: lp.Dir, Kind: KindApp}
+		p := Package{ImportPath: lp.ImportPath, Dir: lp.Dir, Kind: config.KindApp}
 		if lp.Name != "main" {
 			if p.Function = funcs[lp.ImportPath]; p.Function == nil {
 				continue
 			}
-			p.Kind = KindFunction
+			p.Kind = config.KindFunction
 		}
 		if lp.Module == nil || lp.Module.GoMod == "" {
 			return nil, fmt.Errorf("%s is not in a Go module; run 'go mod init' in its directory first", arg)
@@ -209,7 +211,7 @@ func resolveDir(dir string) (Package, bool) {
 			if err != nil {
 				return Package{}, false
 			}
-			return Package{ImportPath: path.Join(mod, filepath.ToSlash(rel)), Dir: dir, ModuleRoot: root, Kind: KindApp}, true
+			return Package{ImportPath: path.Join(mod, filepath.ToSlash(rel)), Dir: dir, ModuleRoot: root, Kind: config.KindApp}, true
 		}
 		if root == filepath.Dir(root) {
 			return Package{}, false

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"text/template"
+
+	"github.com/kiln-build/kiln/pkg/config"
 )
 
 // The main package kiln generates around a function. It uses only the
@@ -25,7 +27,7 @@ var wrapperTemplate = template.Must(template.New("wrapper").Parse(wrapperText))
 // WrapperSource returns the main package kiln generates to serve the
 // function pkg.
 func WrapperSource(pkg Package) ([]byte, error) {
-	if pkg.Kind != KindFunction || pkg.Function == nil {
+	if pkg.Kind != config.KindFunction || pkg.Function == nil {
 		return nil, fmt.Errorf("%s is not a function", pkg.ImportPath)
 	}
 	var b bytes.Buffer

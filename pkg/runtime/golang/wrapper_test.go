@@ -1,6 +1,8 @@
 package golang
 
 import (
+	"github.com/kiln-build/kiln/pkg/config"
+
 	"bytes"
 	"context"
 	"errors"
@@ -407,7 +409,7 @@ func TestServiceBadSettings(t *testing.T) {
 // clean and passes go vet, compiled through the overlay.
 func TestWrapperSource(t *testing.T) {
 	for _, f := range []*Function{{}, {Instance: true}, {Instance: true, Start: true, Stop: true, Ready: true, Alive: true}} {
-		src, err := WrapperSource(Package{ImportPath: "example.com/fn", Kind: KindFunction, Function: f})
+		src, err := WrapperSource(Package{ImportPath: "example.com/fn", Kind: config.KindFunction, Function: f})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +428,7 @@ func TestWrapperSource(t *testing.T) {
 			}
 		}
 	}
-	if _, err := WrapperSource(Package{ImportPath: "example.com/app", Kind: KindApp}); err == nil {
+	if _, err := WrapperSource(Package{ImportPath: "example.com/app", Kind: config.KindApp}); err == nil {
 		t.Error("WrapperSource of an app: no error")
 	}
 

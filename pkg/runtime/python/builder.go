@@ -16,10 +16,11 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/hashcache"
-	"github.com/kiln-build/kiln/pkg/image"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/runtime"
@@ -31,12 +32,6 @@ const (
 	DepsDir     = "/kiln/python/deps"             // pip's --target directory, on PYTHONPATH
 	BinDir      = "/kiln/bin"                     // scripts of dependencies and [project.scripts], on PATH
 	WrapperPath = "/kiln/python/kiln_function.py" // the function service
-)
-
-// Kinds of Python project.
-const (
-	KindApp      = "app"
-	KindFunction = "function"
 )
 
 // DefaultFunctionModule is where a function is looked for when
@@ -55,9 +50,9 @@ func WrapperSource() []byte { return slices.Clone(wrapperSource) }
 
 // Options are the settings of one Python project's build.
 type Options struct {
-	Kind    string   // KindApp, KindFunction, or "" to detect
-	Command []string // an app's command; overrides detection
-	Module  string   // python.module: the function's module, or the module an app runs with -m
+	Kind    config.Kind // an app or a function, or "" to detect
+	Command []string    // an app's command; overrides detection
+	Module  string      // python.module: the function's module, or the module an app runs with -m
 	// Versions maps each platform ("linux/arm64") to the Python version of
 	// its base image, e.g. "3.12.7".
 	Versions map[string]string
@@ -69,11 +64,11 @@ type Options struct {
 	Hashes *hashcache.Cache
 }
 
-// Builder builds a Python project. It implements runtime.Builder.
+// Builder builds a Python project.
 type Builder struct {
 	proj       *Project
 	opt        Options
-	kind       string
+	kind       config.Kind
 	entrypoint []string
 	launchers  map[string]string // [project.scripts] name -> launcher source
 	code       *layer.Tree
@@ -88,8 +83,6 @@ type Builder struct {
 	layersMu sync.Mutex
 	shared   map[string]*layer.Layer
 }
-
-var _ runtime.Builder = (*Builder)(nil)
 
 type hostInfo struct {
 	Python    string   `json:"python"`
@@ -131,8 +124,8 @@ func New(ctx context.Context, proj *Project, opt Options) (*Builder, error) {
 // Name is the image name: the project's name, normalised.
 func (b *Builder) Name() string { return b.proj.ImageName() }
 
-// Kind is KindApp or KindFunction.
-func (b *Builder) Kind() string { return b.kind }
+// Kind is config.KindApp or config.KindFunction.
+func (b *Builder) Kind() config.Kind { return b.kind }
 
 // Entrypoint is the image's entrypoint.
 func (b *Builder) Entrypoint() []string { return slices.Clone(b.entrypoint) }
@@ -269,12 +262,12 @@ func (b *Builder) hasDeps() (bool, error) {
 
 // Build installs the dependencies for p and writes the layers:
 // dependencies, the function service (functions only), then the code.
-func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Result, error) {
+func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Contribution, error) {
 	version, tags, err := b.target(p)
 	if err != nil {
 		return nil, err
 	}
-	res := &runtime.Result{Entrypoint: b.Entrypoint(), PathDir: BinDir, WorkingDir: AppDir}
+	res := &runtime.Contribution{Entrypoint: b.Entrypoint(), PathDir: BinDir, WorkingDir: AppDir}
 	pythonPath := []string{AppDir}
 	if b.proj.SrcLayout {
 		pythonPath = []string{path.Join(AppDir, "src"), AppDir}
@@ -289,27 +282,28 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 			return nil, err
 		}
 		minor, _ := MinorOf(version)
-		res.Layers = append(res.Layers, image.Addendum{
-			Layer:     l,
-			CreatedBy: fmt.Sprintf("kiln: pip install --target %s --only-binary=:all: --python-version %s --platform %s (and older) %s", DepsDir, minor, tags[0], strings.Join(b.requirementArgs(), " ")),
-			Comment:   "Python dependencies for " + platform.String(p),
+		res.Layers = append(res.Layers, mutate.Addendum{
+			Layer: l,
+			History: runtime.History(opt,
+				fmt.Sprintf("kiln: pip install --target %s --only-binary=:all: --python-version %s --platform %s (and older) %s", DepsDir, minor, tags[0], strings.Join(b.requirementArgs(), " ")),
+				"Python dependencies for "+platform.String(p)),
 		})
 		pythonPath = append(pythonPath, DepsDir)
 	}
-	if b.kind == KindFunction {
+	if b.kind == config.KindFunction {
 		t := layer.NewTree()
 		t.AddBytes(WrapperPath, wrapperSource, 0o644)
 		l, err := b.sharedLayer(ctx, store, "service", t, opt)
 		if err != nil {
 			return nil, err
 		}
-		res.Layers = append(res.Layers, image.Addendum{Layer: l, CreatedBy: "kiln: Python function service " + WrapperPath, Comment: "serves the function on $PORT (default 8080)"})
+		res.Layers = append(res.Layers, mutate.Addendum{Layer: l, History: runtime.History(opt, "kiln: Python function service "+WrapperPath, "serves the function on $PORT (default 8080)")})
 	}
 	l, err := b.sharedLayer(ctx, store, "code", b.code, opt)
 	if err != nil {
 		return nil, err
 	}
-	res.Layers = append(res.Layers, image.Addendum{Layer: l, CreatedBy: "kiln: project files -> " + AppDir, Comment: "the project's code"})
+	res.Layers = append(res.Layers, mutate.Addendum{Layer: l, History: runtime.History(opt, "kiln: project files -> "+AppDir, "the project's code")})
 	res.Env = []string{
 		"PYTHONPATH=" + strings.Join(pythonPath, ":"),
 		"PYTHONDONTWRITEBYTECODE=1",

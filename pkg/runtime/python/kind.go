@@ -1,6 +1,8 @@
 package python
 
 import (
+	"github.com/kiln-build/kiln/pkg/config"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,9 +20,9 @@ import (
 // handle or new is a function.
 func (b *Builder) resolveKind(ctx context.Context) error {
 	switch b.opt.Kind {
-	case KindApp:
+	case config.KindApp:
 		return b.resolveApp()
-	case KindFunction:
+	case config.KindFunction:
 		return b.resolveFunction(ctx)
 	case "":
 	default:
@@ -39,7 +41,7 @@ func (b *Builder) resolveKind(ctx context.Context) error {
 }
 
 func (b *Builder) resolveApp() error {
-	b.kind = KindApp
+	b.kind = config.KindApp
 	p := b.proj
 	switch {
 	case len(b.opt.Command) > 0:
@@ -145,7 +147,7 @@ func (b *Builder) useFunction(module, file string, res checkResult) error {
 	if len(b.opt.Command) > 0 {
 		return fmt.Errorf("command: is for apps; a function's image runs kiln's service around %s", module)
 	}
-	b.kind = KindFunction
+	b.kind = config.KindFunction
 	b.entrypoint = []string{"python3", WrapperPath, module}
 	return nil
 }

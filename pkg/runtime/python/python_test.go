@@ -1,6 +1,8 @@
 package python
 
 import (
+	"github.com/kiln-build/kiln/pkg/config"
+
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -257,7 +259,7 @@ func TestFunctionCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b.Kind() != KindFunction || strings.Join(b.Entrypoint(), " ") != "python3 "+WrapperPath+" function" {
+			if b.Kind() != config.KindFunction || strings.Join(b.Entrypoint(), " ") != "python3 "+WrapperPath+" function" {
 				t.Errorf("kind %s, entrypoint %v", b.Kind(), b.Entrypoint())
 			}
 		})
@@ -283,8 +285,8 @@ func TestKind(t *testing.T) {
 		{"module", map[string]string{"pyproject.toml": pp, "srv.py": ""}, Options{Module: "srv"}, "python3 -m srv", false},
 		{"function in the package", map[string]string{"pyproject.toml": pp, "my_app/__init__.py": "def handle(r): pass\n"}, Options{}, "python3 " + WrapperPath + " my_app", false},
 		{"app beats function", map[string]string{"pyproject.toml": pp, "main.py": "", "function.py": "def handle(r): pass\n"}, Options{}, "python3 -m main", false},
-		{"kind function", map[string]string{"pyproject.toml": pp, "main.py": "", "function.py": "def handle(r): pass\n"}, Options{Kind: KindFunction}, "python3 " + WrapperPath + " function", false},
-		{"kind function without one", map[string]string{"pyproject.toml": pp, "main.py": ""}, Options{Kind: KindFunction}, "there is no function module", true},
+		{"kind function", map[string]string{"pyproject.toml": pp, "main.py": "", "function.py": "def handle(r): pass\n"}, Options{Kind: config.KindFunction}, "python3 " + WrapperPath + " function", false},
+		{"kind function without one", map[string]string{"pyproject.toml": pp, "main.py": ""}, Options{Kind: config.KindFunction}, "there is no function module", true},
 		{"several mains", map[string]string{"requirements.txt": "", "a/__main__.py": "", "b/__main__.py": ""}, Options{}, "several packages have a __main__.py (a, b)", true},
 		{"nothing", map[string]string{"requirements.txt": "flask\n", "lib.py": ""}, Options{}, "kiln cannot tell how to start", true},
 	} {

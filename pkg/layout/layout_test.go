@@ -1,4 +1,4 @@
-package output
+package layout
 
 import (
 	"encoding/json"

@@ -1,6 +1,8 @@
 //go:build unix
 
-package output
+// Package lock takes locks on directories: an exclusive one for a writer
+// (a build, an output layout, a cache prune) and shared ones for readers.
+package lock
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package output
+package publish
 
 import (
 	"archive/tar"

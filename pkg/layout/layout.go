@@ -1,0 +1,262 @@
+// Package layout reads and writes OCI image layouts, the one on-disk model
+// of kiln's images: builds are written into one (.kiln's), outputs are
+// copies of them, and everything is read back through go-containerregistry
+// (v1.Image, v1.ImageIndex). Blobs are written through pkg/blob, so a
+// killed write never leaves a partial blob under a digest's name, and
+// index.json is replaced atomically.
+package layout
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
+	"github.com/kiln-build/kiln/pkg/blob"
+)
+
+// RefNameAnnotation names an image in index.json.
+const RefNameAnnotation = "org.opencontainers.image.ref.name"
+
+const layoutFile = `{"imageLayoutVersion":"1.0.0"}`
+
+// Layout is an OCI image layout directory.
+type Layout struct {
+	Root string
+}
+
+// Blobs is the layout's blob store.
+func (l Layout) Blobs() blob.Store {
+	return blob.Store{Dir: filepath.Join(l.Root, "blobs", "sha256")}
+}
+
+// CheckDir accepts a directory that kiln may write a layout into: one that
+// does not exist yet, is empty, or is already an OCI image layout.
+func CheckDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot use %s as output: %w", dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
+		return fmt.Errorf("%s is neither empty nor an OCI image layout; choose a new or empty directory for --output oci:DIR", dir)
+	}
+	return nil
+}
+
+// Init creates the layout's skeleton if it is missing and removes files
+// that an interrupted build left half-written. Call it while holding the
+// lock on the layout.
+func (l Layout) Init() error {
+	if err := os.MkdirAll(l.Blobs().Dir, 0o755); err != nil {
+		return err
+	}
+	if err := (blob.Store{Dir: l.Root}).Clean(); err != nil {
+		return err
+	}
+	p := filepath.Join(l.Root, "oci-layout")
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		if err := writeAtomic(p, []byte(layoutFile)); err != nil {
+			return err
+		}
+	}
+	return l.Blobs().Clean()
+}
+
+// Index reads index.json; a layout without one has an empty index.
+func (l Layout) Index() (*v1.IndexManifest, error) {
+	data, err := os.ReadFile(filepath.Join(l.Root, "index.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, fmt.Errorf("%s/index.json is not valid: %w", l.Root, err)
+	}
+	return &idx, nil
+}
+
+// Put records images in index.json, each under the ref name in its
+// annotations. An entry of the same name is replaced and others are kept.
+// index.json is replaced atomically, so readers see the old or the new
+// index, never a mix.
+func (l Layout) Put(images ...v1.Descriptor) error {
+	idx, err := l.Index()
+	if err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for _, d := range images {
+		names[d.Annotations[RefNameAnnotation]] = true
+	}
+	kept := []v1.Descriptor{}
+	for _, d := range idx.Manifests {
+		if !names[d.Annotations[RefNameAnnotation]] {
+			kept = append(kept, d)
+		}
+	}
+	idx.SchemaVersion = 2
+	idx.MediaType = types.OCIImageIndex
+	idx.Manifests = append(kept, images...)
+	data, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(l.Root, "index.json"), append(data, '\n'))
+}
+
+// Artifact is an image or an index: a v1.Image or a v1.ImageIndex.
+type Artifact interface {
+	MediaType() (types.MediaType, error)
+	Digest() (v1.Hash, error)
+	Size() (int64, error)
+	RawManifest() ([]byte, error)
+}
+
+// Descriptor returns the index entry of a, named name in the layout.
+func Descriptor(a Artifact, name string) (v1.Descriptor, error) {
+	d, err := partial.Descriptor(a)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	d.Annotations = map[string]string{RefNameAnnotation: name}
+	return *d, nil
+}
+
+// Write stores the blobs of a (its manifests, configs and layers) in the
+// layout, without naming it in index.json (Put does). A blob the layout
+// has is kept; one found in a store of from is linked or copied from
+// there; others are streamed from a and verified against their digest.
+func (l Layout) Write(a Artifact, from ...blob.Store) error {
+	store := l.Blobs()
+	switch a := a.(type) {
+	case v1.ImageIndex:
+		im, err := a.IndexManifest()
+		if err != nil {
+			return err
+		}
+		for _, d := range im.Manifests {
+			var child Artifact
+			if d.MediaType.IsIndex() {
+				child, err = a.ImageIndex(d.Digest)
+			} else {
+				child, err = a.Image(d.Digest)
+			}
+			if err != nil {
+				return err
+			}
+			if err := l.Write(child, from...); err != nil {
+				return err
+			}
+		}
+	case v1.Image:
+		layers, err := a.Layers()
+		if err != nil {
+			return err
+		}
+		for _, layer := range layers {
+			d, err := layer.Digest()
+			if err != nil {
+				return err
+			}
+			n, err := layer.Size()
+			if err != nil {
+				return err
+			}
+			if err := putBlob(store, d, n, layer.Compressed, from); err != nil {
+				return fmt.Errorf("layer %s: %w", d, err)
+			}
+		}
+		cfg, err := a.RawConfigFile()
+		if err != nil {
+			return err
+		}
+		if _, err := store.WriteBytes(cfg, ""); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%T is neither an image nor an index", a)
+	}
+	m, err := a.RawManifest()
+	if err != nil {
+		return err
+	}
+	_, err = store.WriteBytes(m, "")
+	return err
+}
+
+// putBlob makes blob h of size n available in store.
+func putBlob(store blob.Store, h v1.Hash, n int64, open func() (io.ReadCloser, error), from []blob.Store) error {
+	if store.Has(h, n) {
+		return nil
+	}
+	for _, src := range from {
+		if src.Has(h, n) {
+			return store.Link(src, h)
+		}
+	}
+	r, err := open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	w, err := store.Create()
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	if _, err := io.Copy(w, r); err != nil {
+		return err
+	}
+	got, _, err := w.Commit()
+	if err == nil && got != h {
+		os.Remove(store.Path(got))
+		err = fmt.Errorf("its content hashes to %s", got)
+	}
+	return err
+}
+
+// Open returns the image or index named name in the layout.
+func (l Layout) Open(name string) (Artifact, v1.Descriptor, error) {
+	idx, err := l.Index()
+	if err != nil {
+		return nil, v1.Descriptor{}, err
+	}
+	for _, d := range idx.Manifests {
+		if d.Annotations[RefNameAnnotation] == name {
+			a, err := l.OpenDescriptor(d)
+			return a, d, err
+		}
+	}
+	return nil, v1.Descriptor{}, fmt.Errorf("%s holds no image named %s", l.Root, name)
+}
+
+// OpenDescriptor returns the image or index d of the layout.
+func (l Layout) OpenDescriptor(d v1.Descriptor) (Artifact, error) {
+	p, err := layout.FromPath(l.Root)
+	if err != nil {
+		return nil, err
+	}
+	if d.MediaType.IsIndex() {
+		return p.ImageIndex(d.Digest)
+	}
+	return p.Image(d.Digest)
+}
+
+// writeAtomic replaces p with data through a rename.
+func writeAtomic(p string, data []byte) error {
+	return atomicfile.WriteBytes(p, data, 0o644)
+}
