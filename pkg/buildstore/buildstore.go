@@ -2,6 +2,7 @@ package buildstore
 
 import (
 	"cmp"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 // Builds is a project's .kiln directory. Each build is a folder named by
@@ -99,15 +102,20 @@ func (b Builds) Commit(tmp, fp string, result any) error {
 	return b.SetLast(fp)
 }
 
-// SetLast points "last" at build fp, replacing the link atomically.
+// SetLast points "last" at build fp, replacing the link atomically. The
+// new link is made under a name of its own (.tmp-last-<random>), so
+// concurrent calls never remove or replace each other's.
 func (b Builds) SetLast(fp string) error {
 	link := filepath.Join(b.Dir, lastLink)
-	tmp := link + ".tmp"
-	os.Remove(tmp)
+	tmp := filepath.Join(b.Dir, tmpBuild+lastLink+"-"+rand.Text())
 	if err := os.Symlink(filepath.Join(buildsDir, fp), tmp); err != nil {
 		return err
 	}
-	return os.Rename(tmp, link)
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return atomicfile.SyncDir(b.Dir)
 }
 
 // Last returns the fingerprint that "last" points at, or "".

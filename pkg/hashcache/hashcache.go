@@ -7,12 +7,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 // racyWindow: a file modified this recently may change again within the
@@ -96,7 +99,11 @@ func (c *Cache) Unchanged(p string) bool {
 	return ok && old.Size == e.Size && old.Mtime == e.Mtime && old.Ino == e.Ino
 }
 
-// Save writes the cache back if anything was added, through a rename.
+// Save writes the cache back if anything was added, replacing the file
+// atomically (see pkg/atomicfile). It returns why it could not; the cache
+// stays dirty then, so a later Save tries again. Concurrent processes
+// saving the same path each write a complete file and the last one wins:
+// callers that must not lose entries save under their own lock.
 func (c *Cache) Save() error {
 	if c == nil {
 		return nil
@@ -113,12 +120,11 @@ func (c *Cache) Save() error {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return err
 	}
-	tmp := c.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	if err := atomicfile.WriteBytes(c.path, data, 0o644); err != nil {
+		return fmt.Errorf("saving the hash cache: %w", err)
 	}
 	c.dirty = false
-	return os.Rename(tmp, c.path)
+	return nil
 }
 
 func statEntry(fi os.FileInfo) entry {

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 //go:embed python
@@ -73,7 +75,7 @@ func WritePython(dir, kind string) ([]string, error) {
 		if err := tmpl.Execute(&out, struct{ Name string }{name}); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(abs, e.Name()), out.Bytes(), 0o644); err != nil {
+		if err := atomicfile.WriteBytes(filepath.Join(abs, e.Name()), out.Bytes(), 0o644); err != nil {
 			return nil, err
 		}
 		written = append(written, e.Name())

@@ -24,6 +24,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 	"github.com/kiln-build/kiln/pkg/runtime/golang"
 )
 
@@ -139,7 +140,7 @@ func Init(ctx context.Context, opt Options) (*Result, error) {
 				rel = ".gitignore"
 				file = mergeGitignore(filepath.Join(dir, rel), file)
 			}
-			if err := os.WriteFile(filepath.Join(dir, rel), file, 0o644); err != nil {
+			if err := atomicfile.WriteBytes(filepath.Join(dir, rel), file, 0o644); err != nil {
 				return nil, err
 			}
 			res.Files = append(res.Files, rel)

@@ -109,6 +109,18 @@ func TestInitRefusesNonEmpty(t *testing.T) {
 	if string(again) != string(gitignore) {
 		t.Errorf(".gitignore changed to %q", again)
 	}
+	// Files are replaced whole, through temporary files that do not stay.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{".gitignore", "function.go", "function_test.go", "go.mod", "kiln.yaml", "notes.txt"}; !slices.Equal(names, want) {
+		t.Errorf("after --force the directory holds %q, want %q", names, want)
+	}
 }
 
 func TestInitOptions(t *testing.T) {

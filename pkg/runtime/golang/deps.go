@@ -16,6 +16,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 	"github.com/kiln-build/kiln/pkg/hashcache"
 )
 
@@ -166,10 +167,7 @@ func (b *Builder) saveDeps(key [32]byte, d *deps) {
 	if err != nil || os.MkdirAll(b.opt.StateDir, 0o755) != nil {
 		return
 	}
-	tmp := b.depsPath(key) + ".tmp"
-	if os.WriteFile(tmp, data, 0o644) == nil {
-		os.Rename(tmp, b.depsPath(key))
-	}
+	atomicfile.WriteBytes(b.depsPath(key), data, 0o644) // a cache: failing to keep it costs the next run a go list
 }
 
 // listDeps runs go list for p and describes every non-standard package

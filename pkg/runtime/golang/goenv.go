@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 type goEnv struct {
@@ -36,9 +38,7 @@ func (b *Builder) readGoEnv(ctx context.Context) (goEnv, error) {
 			return
 		}
 		if b.goEnvErr = json.Unmarshal(out, &b.goEnv); b.goEnvErr == nil && cached != "" && os.MkdirAll(b.opt.StateDir, 0o755) == nil {
-			if os.WriteFile(cached+".tmp", out, 0o644) == nil {
-				os.Rename(cached+".tmp", cached)
-			}
+			atomicfile.WriteBytes(cached, out, 0o644) // a cache: failing to keep it costs the next run a go env
 		}
 	})
 	return b.goEnv, b.goEnvErr

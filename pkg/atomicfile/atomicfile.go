@@ -1,0 +1,98 @@
+// Package atomicfile replaces files whole. It is kiln's one way of writing
+// a file that others may read (or that a crash may interrupt): the index of
+// an OCI layout, a build's record, an archive, the hash cache, the docker
+// config.
+//
+// Write and WriteBytes write the new content to a temporary file in the
+// target's directory (named ".tmp-<base>-<random>", so concurrent writers
+// never share one), fsync it, rename it over the target and fsync the
+// directory. They promise:
+//
+//   - Readers see the old content or the new, complete content, never a
+//     partial file: the rename is atomic on POSIX file systems.
+//   - Once they return nil, the new content survives a crash or power loss
+//     (as far as the file system honours fsync): both the file's data and
+//     the directory entry naming it have been synced.
+//   - On any failure the target is left as it was and the temporary file
+//     is removed. Only a process killed mid-write leaves one behind, under
+//     the ".tmp-" prefix, for its owner to clean up.
+//   - Concurrent writers of the same path each replace it whole: the last
+//     rename wins and the file is always one writer's complete content.
+//
+// The target's directory must exist. A symbolic link at the target is
+// replaced by the file, not followed.
+package atomicfile
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// TempPrefix starts the names of the temporary files Write creates.
+const TempPrefix = ".tmp-"
+
+// Write replaces the file at path with what write writes, with permission
+// bits perm (applied as given, not masked by the umask). See the package
+// documentation for what it promises.
+func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, TempPrefix+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	renamed := false
+	defer func() {
+		// Runs on every failure path, a panic in write included.
+		if !renamed {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := write(f); err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	renamed = true
+	return SyncDir(dir)
+}
+
+// WriteBytes replaces the file at path with data, as Write does.
+func WriteBytes(path string, data []byte, perm os.FileMode) error {
+	return Write(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// SyncDir fsyncs directory dir, making the entries created, renamed or
+// removed in it durable. File systems that cannot sync a directory
+// (EINVAL, ENOTSUP) are not an error.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		return nil
+	}
+	return err
+}
