@@ -5,20 +5,115 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kiln-build/kiln/pkg/build"
+	"github.com/kiln-build/kiln/pkg/layer"
+	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/registry"
 )
 
+// buildFlags are kiln build's flags as typed; options turns them into the
+// library's typed options.
+type buildFlags struct {
+	output      string
+	platforms   string
+	base        string
+	push        string
+	tags        []string
+	load        bool
+	compression string
+	asJSON      bool
+	quiet       bool
+	imageRefs   string
+	registry    registry.Options
+}
+
+func (f *buildFlags) register(fs *pflag.FlagSet) {
+	fs.StringVarP(&f.output, "output", "o", "", "also write the images to oci:DIR (OCI layout), tar:FILE (docker/podman load, one platform) or oci-archive:FILE")
+	fs.StringVar(&f.platforms, "platform", "", "comma-separated platforms, e.g. linux/amd64,linux/arm64, or all (every platform of the base) (default: kiln.yaml's, else linux/<host arch>)")
+	fs.StringVar(&f.base, "base", "", "base image reference, by tag or digest (default: kiln.yaml's base, else an empty base)")
+	fs.StringVar(&f.push, "push", "", "push the images to this repository (with several images, to REPO/<name>)")
+	fs.StringSliceVarP(&f.tags, "tag", "t", nil, "tags to push, and the tag in tar archives and local engines (default latest)")
+	fs.BoolVar(&f.load, "load", false, "load the image for this machine's platform into podman or docker")
+	fs.StringVar(&f.compression, "compression", "gzip", "layer compression: gzip, or zstd for registries and runtimes that accept it")
+	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON on stdout")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress")
+	fs.StringVar(&f.imageRefs, "image-refs", "", "also write the image references printed on stdout to this file")
+	addRegistryFlags(fs, &f.registry)
+}
+
+// delivery is where kiln build sends a finished build besides .kiln.
+type delivery struct {
+	output output // zero: none
+	push   string // repository, "" for none
+	tags   []string
+	load   bool
+}
+
+// options parses the flags: what to build (with args) and where to
+// deliver it. Errors name the flag to change.
+func (f *buildFlags) options(args []string) (build.Options, delivery, error) {
+	var opt build.Options
+	var d delivery
+	opt.Plan.Targets = args
+	opt.Plan.Base = f.base
+	opt.Plan.Registry = f.registry
+	switch f.platforms {
+	case "":
+	case "all":
+		opt.Plan.AllPlatforms = true
+	default:
+		ps, err := platform.Parse(f.platforms)
+		if err != nil {
+			return opt, d, usageError{fmt.Errorf("--platform: %w", err)}
+		}
+		opt.Plan.Platforms = ps
+	}
+	c, err := layer.ParseCompression(f.compression)
+	if err != nil {
+		return opt, d, usageError{fmt.Errorf("--compression: %w", err)}
+	}
+	opt.Compression = c
+	if d.output, err = parseOutput(f.output); err != nil {
+		return opt, d, usageError{err}
+	}
+	if f.push != "" {
+		if _, err := f.registry.ParseRepository(f.push); err != nil {
+			return opt, d, usageError{fmt.Errorf("--push: %w", err)}
+		}
+	}
+	d.push, d.tags, d.load = f.push, f.tags, f.load
+	return opt, d, nil
+}
+
+// output is a parsed --output.
+type output struct {
+	kind string // "oci", "tar" or "oci-archive"; "" for none
+	path string // absolute
+}
+
+func parseOutput(s string) (output, error) {
+	if s == "" {
+		return output{}, nil
+	}
+	kind, p, ok := strings.Cut(s, ":")
+	if !ok || p == "" || (kind != "oci" && kind != "tar" && kind != "oci-archive") {
+		return output{}, fmt.Errorf("--output %q is not supported: use oci:DIR (an OCI image layout), tar:FILE (for docker load and podman load) or oci-archive:FILE", s)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return output{}, err
+	}
+	return output{kind: kind, path: abs}, nil
+}
+
 func newBuildCommand(stdout, stderr io.Writer) *cobra.Command {
-	var (
-		opt       build.Options
-		asJSON    bool
-		quiet     bool
-		imageRefs string
-	)
+	var f buildFlags
 	cmd := &cobra.Command{
 		Use:   "build [PATH|IMPORTPATH ...]",
 		Short: "Build Go programs and functions, or a Python project, into OCI images",
@@ -43,29 +138,24 @@ REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,
   kiln build --push ghcr.io/org/app -t v1.2.3 -t latest
   kiln build --json | jq -r '.images[0].digest'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opt.Targets = args
-			rep, wait := newReporter(stderr, quiet)
-			opt.Progress = rep
-			res, err := build.Build(cmd.Context(), opt)
-			wait()
+			opt, d, err := f.options(args)
 			if err != nil {
 				return err
 			}
-			return printResult(stdout, res, asJSON, imageRefs)
+			rep, wait := newReporter(stderr, f.quiet)
+			opt.Plan.Progress = rep
+			res, err := build.Build(cmd.Context(), opt)
+			if err == nil {
+				err = deliver(cmd.Context(), res, d, f.registry, opt.Plan.Env, rep)
+			}
+			wait()
+			if err != nil {
+				return withFlagHint(err)
+			}
+			return printResult(stdout, res, f.asJSON, f.imageRefs)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVarP(&opt.Output, "output", "o", "", "also write the images to oci:DIR (OCI layout), tar:FILE (docker/podman load, one platform) or oci-archive:FILE")
-	f.StringVar(&opt.Platforms, "platform", "", "comma-separated platforms, e.g. linux/amd64,linux/arm64, or all (every platform of the base) (default: kiln.yaml's, else linux/<host arch>)")
-	f.StringVar(&opt.Base, "base", "", "base image reference, by tag or digest (default: kiln.yaml's base, else an empty base)")
-	f.StringVar(&opt.Push.Repo, "push", "", "push the images to this repository (with several images, to REPO/<name>)")
-	f.StringSliceVarP(&opt.Push.Tags, "tag", "t", nil, "tags to push, and the tag in tar archives and local engines (default latest)")
-	f.BoolVar(&opt.Load, "load", false, "load the image for this machine's platform into podman or docker")
-	f.StringVar(&opt.Compression, "compression", "gzip", "layer compression: gzip, or zstd for registries and runtimes that accept it")
-	f.BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
-	f.BoolVarP(&quiet, "quiet", "q", false, "show no progress")
-	f.StringVar(&imageRefs, "image-refs", "", "also write the image references printed on stdout to this file")
-	addRegistryFlags(f, &opt.Registry)
+	f.register(cmd.Flags())
 	return cmd
 }
 

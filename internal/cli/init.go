@@ -41,7 +41,7 @@ given.`,
 			opt.Dir = args[0]
 			res, err := scaffold.Init(cmd.Context(), opt)
 			if err != nil {
-				return err
+				return withFlagHint(err)
 			}
 			if opt.Runtime == "python" {
 				fmt.Fprintf(stdout, "Wrote a Python %s in %s: %s\n", res.Kind, args[0], strings.Join(res.Files, ", "))

@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/base"
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/project"
+	"github.com/kiln-build/kiln/pkg/publish"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
 
@@ -24,7 +25,8 @@ func addRegistryFlags(f *pflag.FlagSet, o *registry.Options) {
 
 func newPushCommand(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		p         build.Push
+		repo      string
+		tags      []string
 		reg       registry.Options
 		asJSON    bool
 		quiet     bool
@@ -52,8 +54,18 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 			if err != nil {
 				return err
 			}
+			res, err := build.Open(buildDir)
+			if err != nil {
+				return err
+			}
 			rep, wait := newReporter(stderr, quiet)
-			res, err := build.PushBuild(cmd.Context(), buildDir, p, reg, rep)
+			pub, err := pushPublisher(res, repo, tags, reg, rep)
+			if err == nil {
+				var locs []publish.Location
+				if locs, err = pub.Publish(cmd.Context(), images(res)); err == nil {
+					record(res, locs, "")
+				}
+			}
 			wait()
 			if err != nil {
 				return err
@@ -62,8 +74,8 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&p.Repo, "repo", "", "repository to push to (with several images, REPO/<name>)")
-	f.StringSliceVarP(&p.Tags, "tag", "t", nil, "tags to push (default latest)")
+	f.StringVar(&repo, "repo", "", "repository to push to (with several images, REPO/<name>)")
+	f.StringSliceVarP(&tags, "tag", "t", nil, "tags to push (default latest)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
 	f.BoolVarP(&quiet, "quiet", "q", false, "show no progress")
 	f.StringVar(&imageRefs, "image-refs", "", "also write the pushed references to this file")
@@ -101,6 +113,9 @@ func newLoginCommand(stdout, stderr io.Writer) *cobra.Command {
   kiln login 127.0.0.1:5000 -u ci -p secret --insecure-registry`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if user == "" || (password == "" && !passwordStdin) {
+				return usageError{fmt.Errorf("kiln login %s needs a username and a password (--username, and --password-stdin or --password)", args[0])}
+			}
 			if passwordStdin {
 				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 				if err != nil && err != io.EOF {

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"io"
 	"sync"
 
@@ -59,6 +60,14 @@ output is streamed. Ctrl-C (or SIGTERM) stops it with SIGTERM, allowing
 			}
 			err := run.Run(cmd.Context(), opt)
 			done()
+			switch {
+			case errors.Is(err, run.ErrNoEngine):
+				err = fmt.Errorf("%w: kiln run --host does that", err)
+			case err != nil && opt.Engine != "" && strings.Contains(err.Error(), opt.Engine):
+				err = fmt.Errorf("--engine: %w; or use --host to run the program directly on this machine", err)
+			case err != nil:
+				err = withFlagHint(err)
+			}
 			if err == nil && cmd.Context().Err() != nil {
 				fmt.Fprintln(stderr, "kiln: stopped")
 			}

@@ -17,7 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/pkg/blob"
-	"github.com/kiln-build/kiln/pkg/output"
+	"github.com/kiln-build/kiln/pkg/lock"
 )
 
 // Cache is the machine-wide store of base image blobs: manifests, configs
@@ -48,9 +48,9 @@ func (c Cache) Blobs() blob.Store {
 // (pruning), so a prune never removes a blob a build is linking.
 func (c Cache) Lock(ctx context.Context, exclusive bool) (func(), error) {
 	if exclusive {
-		return output.Lock(ctx, c.Dir, nil)
+		return lock.Lock(ctx, c.Dir, nil)
 	}
-	return output.RLock(ctx, c.Dir)
+	return lock.RLock(ctx, c.Dir)
 }
 
 // Usage is what the cache holds.

@@ -117,7 +117,7 @@ type SingleImageError struct {
 }
 
 func (e *SingleImageError) Error() string {
-	return fmt.Sprintf("base %s is a single image for %s, not %s: choose a multi-platform base or --platform %s",
+	return fmt.Sprintf("base %s is a single image for %s, not %s: choose a multi-platform base, or build for %s only",
 		e.Ref, platform.String(e.Platform), platform.String(e.Wanted), platform.String(e.Platform))
 }
 

@@ -1,7 +1,9 @@
-// Package build runs kiln's pipeline: it resolves a project's programs,
-// has the runtime build each for every platform, assembles the layers into
-// images and writes them to the output, reusing a previous build when
-// nothing that could change it has changed.
+// Package build runs kiln's builder: it plans a build (pkg/plan), has the
+// runtime of each target contribute its layers for every platform,
+// assembles the images on their base (pkg/image) and writes them into the
+// project's .kiln build store (pkg/buildstore), which reuses a previous
+// build when nothing that could change it has changed. Publishing the
+// images elsewhere is pkg/publish's job.
 package build
 
 import (
@@ -12,77 +14,40 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/kiln-build/kiln/pkg/base"
 	"github.com/kiln-build/kiln/pkg/blob"
-	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/image"
 	"github.com/kiln-build/kiln/pkg/layer"
-	"github.com/kiln-build/kiln/pkg/output"
-	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/layout"
+	"github.com/kiln-build/kiln/pkg/plan"
 	"github.com/kiln-build/kiln/pkg/progress"
-	"github.com/kiln-build/kiln/pkg/registry"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
-// Options say what to build and where.
+// Options say what to build and how.
 type Options struct {
-	// Dir is where arguments are resolved from; "" means the current directory.
-	Dir string
-	// Targets are main package directories or import paths; none means ".".
-	Targets []string
-	// Platforms is a comma-separated list; "" means kiln.yaml's, else the host's.
-	Platforms string
-	// Platforms may be "all": every platform of the base image.
-	//
-	// Output is where the images go besides the project's .kiln
-	// directory: "oci:DIR" (an OCI image layout), "tar:FILE" (an archive
-	// for docker load and podman load, one platform) or
-	// "oci-archive:FILE" (a tar of an OCI layout). "" means only .kiln.
-	Output string
-	// Base is the base image reference; "" means kiln.yaml's, else none.
-	Base string
-	// Push publishes the images to a registry when Push.Repo is set.
-	Push Push
-	// Load loads the host platform's image into podman or docker.
-	Load bool
-	// Compression of kiln's layers: "gzip" (default) or "zstd".
-	Compression string
-	// Registry says how to reach registries, for bases and pushes.
-	Registry registry.Options
-	// Cache is the base image cache; zero means base.DefaultCache().
-	Cache base.Cache
-	// Env is the environment to build in; nil means the process's.
-	Env []string
-	// Progress is told about long steps; nil shows nothing.
-	Progress progress.Reporter
+	// Plan says what to build: targets, platforms, base. Its WorkDir is
+	// set by Build.
+	Plan plan.Options
+	// Compression of kiln's layers; "" means gzip.
+	Compression layer.Compression
 	// KeepBuilds is how many builds .kiln keeps; 0 means 3.
 	KeepBuilds int
-	// OneProgram makes it an error for Targets to name more than one
-	// program.
-	OneProgram bool
-}
-
-// Push says where to publish images.
-type Push struct {
-	// Repo is the repository. With several images, each goes to
-	// Repo/<last element of its name>.
-	Repo string
-	// Tags are the tags to push; none means "latest".
-	Tags []string
 }
 
 // Result says what was built.
 type Result struct {
-	// Output is where the images are: "oci:DIR", "tar:FILE" or
-	// "oci-archive:FILE" (the .kiln build's layout when no Output was asked).
+	// Output is where the images are: "oci:DIR", the .kiln build's
+	// layout, until they are published elsewhere.
 	Output string `json:"output"`
 	// Build is the .kiln build folder holding the images.
 	Build string `json:"build"`
@@ -111,9 +76,10 @@ type BaseImage struct {
 type Image struct {
 	Name    string `json:"name"`
 	Package string `json:"package"`
-	// Kind is "app" for a main package, "function" for a function.
+	// Kind is "app" or "function".
 	Kind string `json:"kind"`
-	// Reference names the image in its layout: "oci:DIR:NAME".
+	// Reference names the image where it was published: "oci:DIR:NAME"
+	// in a layout.
 	Reference string `json:"reference"`
 	// Digest is that of the image index (several platforms) or manifest.
 	Digest    string          `json:"digest"`
@@ -123,6 +89,9 @@ type Image struct {
 	Pushed string `json:"pushed,omitempty"`
 	// Loaded is the engine the image was loaded into.
 	Loaded string `json:"loaded,omitempty"`
+	// Artifact is the image (v1.Image) or index (v1.ImageIndex), read
+	// from the build's layout.
+	Artifact layout.Artifact `json:"-"`
 }
 
 // PlatformImage is the manifest of one platform.
@@ -131,349 +100,244 @@ type PlatformImage struct {
 	Digest   string `json:"digest"`
 }
 
-func (opt *Options) setDefaults() error {
-	if opt.Dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		opt.Dir = wd
-	}
-	if opt.Env == nil {
-		opt.Env = os.Environ()
-	}
-	if opt.Progress == nil {
-		opt.Progress = progress.Discard
-	}
+// Build plans the build, and builds it into the project's .kiln store
+// unless an identical build is there already.
+func Build(ctx context.Context, opt Options) (*Result, error) {
 	if opt.KeepBuilds == 0 {
 		opt.KeepBuilds = 3
 	}
-	return nil
-}
-
-// Build runs the whole pipeline.
-func Build(ctx context.Context, opt Options) (*Result, error) {
-	if err := opt.setDefaults(); err != nil {
-		return nil, err
+	if opt.Compression == "" {
+		opt.Compression = layer.Gzip
 	}
-	out, err := parseOutput(opt.Dir, opt.Output)
-	if err != nil {
-		return nil, err
+	rep := opt.Plan.Progress
+	if rep == nil {
+		rep = progress.Discard
 	}
-	if opt.Push.Repo != "" {
-		if _, err := opt.Registry.ParseRepository(opt.Push.Repo); err != nil {
-			return nil, err
-		}
-	}
-
 	workDir, err := os.MkdirTemp("", "kiln-build-*")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(workDir)
+	opt.Plan.WorkDir = workDir
 
 	// Compiles started speculatively while fingerprinting end with the
 	// build, whether it used them or not.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pl, err := makePlan(ctx, &opt, workDir)
+	pl, err := plan.New(ctx, opt.Plan)
 	if err != nil {
 		return nil, err
 	}
-	defer pl.close()
-	step := opt.Progress.Start("fingerprinting inputs", 0)
-	fp, err := pl.fingerprint(ctx)
+	defer pl.Close()
+	b := &builder{plan: pl, rep: rep, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
+	step := rep.Start("fingerprinting inputs", 0)
+	fp, err := b.fingerprint(ctx)
 	step.Done(err)
 	if err != nil {
 		return nil, err
 	}
-	res, err := buildToProject(ctx, &opt, pl, fp)
+	store := buildstore.Builds{Dir: pl.Project.StatePath()}
+	waiting := func() { rep.Logf("waiting for another kiln build of %s to finish", pl.Project.Root) }
+	build := func(dir string) (*Result, error) { return b.build(ctx, buildstore.Layout(dir)) }
+	res, dir, reused, err := buildstore.Build(ctx, store, fp, opt.KeepBuilds, waiting, build, pl.Project.SaveHashes)
 	if err != nil {
 		return nil, err
 	}
-	if err := deliver(ctx, &opt, out, res); err != nil {
-		return nil, err
+	if reused {
+		rep.Logf("nothing changed since build %s; reusing it", fp[:12])
 	}
-	return res, nil
+	res.Reused = reused
+	return res, res.open(dir)
 }
 
-// Executable is a program compiled for the machine kiln runs on.
-type Executable struct {
-	Name    string // the program's name
-	Package string
-	Kind    string // "app" or "function"
-	Path    string // the binary
-	// Env is what the image's environment would add: kiln.yaml's env
-	// (but PATH), and KILN_DATA_PATH and KO_DATA_PATH set to the kodata/
-	// directory when there is one.
-	Env []string
-}
-
-// hostBuilder is a runtime builder that can also build for the machine
-// kiln runs on.
-type hostBuilder interface {
-	BuildHost(ctx context.Context, out string) error
-}
-
-// BuildExecutable compiles the one program opt.Targets names for the
-// machine kiln runs on, into dir, to run it there (kiln run --host). The
-// build uses kiln.yaml's settings as for an image; opt.Platforms and
-// opt.Output do not apply.
-func BuildExecutable(ctx context.Context, opt Options, dir string) (*Executable, error) {
-	if err := opt.setDefaults(); err != nil {
-		return nil, err
-	}
-	opt.OneProgram = true
-	workDir, err := os.MkdirTemp("", "kiln-build-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(workDir)
-	pl, err := makePlan(ctx, &opt, workDir)
-	if err != nil {
-		return nil, err
-	}
-	t := pl.targets[0]
-	hb, ok := t.builder.(hostBuilder)
-	if !ok {
-		return nil, fmt.Errorf("%s: its runtime cannot build for this machine", t.pkg)
-	}
-	exe := &Executable{Name: t.builder.Name(), Package: t.pkg, Kind: string(t.kind), Path: filepath.Join(dir, t.builder.Name())}
-	step := opt.Progress.Start(fmt.Sprintf("building %s for %s/%s", exe.Name, goruntime.GOOS, goruntime.GOARCH), 0)
-	err = hb.BuildHost(ctx, exe.Path)
-	step.Done(err)
-	if err != nil {
-		return nil, err
-	}
-	// In the order of the image's environment: configured env comes last.
-	if t.kodata != "" {
-		exe.Env = append(exe.Env, "KILN_DATA_PATH="+t.kodata, "KO_DATA_PATH="+t.kodata)
-	}
-	for _, kv := range t.env {
-		if !strings.HasPrefix(kv, "PATH=") {
-			exe.Env = append(exe.Env, kv)
-		}
-	}
-	return exe, nil
-}
-
-// buildToProject builds into the project's .kiln directory, or reuses the
-// build whose fingerprint matches.
-func buildToProject(ctx context.Context, opt *Options, pl *plan, fp string) (*Result, error) {
-	builds := output.Builds{Dir: pl.project.StatePath()}
-	release, err := output.Lock(ctx, builds.Dir, func() {
-		opt.Progress.Logf("waiting for another kiln build of %s to finish", pl.project.Root)
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-
+// Open reads the result of a finished build: a .kiln build folder.
+func Open(dir string) (*Result, error) {
 	var res Result
-	if ok, err := builds.Load(fp, &res); err != nil {
+	if ok, err := buildstore.LoadDir(dir, &res); err != nil {
 		return nil, err
-	} else if ok {
-		if err := builds.SetLast(fp); err != nil {
-			return nil, err
-		}
-		res.Reused = true
-		res.setBuild(builds.Path(fp))
-		opt.Progress.Logf("nothing changed since build %s; reusing it", fp[:12])
-		return &res, nil
+	} else if !ok {
+		return nil, fmt.Errorf("%s is not a kiln build (no %s): build first, or name a folder under .kiln/builds", dir, buildstore.ResultFile)
 	}
-
-	tmp, err := builds.Begin()
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp) // gone after Commit renames it
-	built, err := pl.buildInto(ctx, opt.Progress, output.BuildLayout(tmp), fp)
-	if err != nil {
-		return nil, err
-	}
-	if err := builds.Commit(tmp, fp, built); err != nil {
-		return nil, err
-	}
-	if err := builds.Prune(opt.KeepBuilds); err != nil {
-		opt.Progress.Logf("could not remove old builds: %v", err)
-	}
-	built.setBuild(builds.Path(fp))
-	return built, nil
+	return &res, res.open(dir)
 }
 
-// buildInto builds every image into the layout lay, whose lock the caller
-// holds, and names them in its index.
-func (pl *plan) buildInto(ctx context.Context, rep progress.Reporter, lay output.Layout, fp string) (*Result, error) {
+// open points res at the build folder dir and reads its images.
+func (r *Result) open(dir string) error {
+	r.Build = dir
+	lay := buildstore.Layout(dir)
+	r.Output = "oci:" + lay.Root
+	for i := range r.Images {
+		img := &r.Images[i]
+		img.Reference = r.Output + ":" + img.Name
+		a, d, err := lay.Open(img.Name)
+		if err != nil {
+			return fmt.Errorf("build %s: %w; build again", dir, err)
+		}
+		if d.Digest.String() != img.Digest {
+			return fmt.Errorf("build %s: image %s is %s in its layout, but %s in its record; build again", dir, img.Name, d.Digest, img.Digest)
+		}
+		img.Artifact = a
+	}
+	return nil
+}
+
+// builder builds a plan into a layout.
+type builder struct {
+	plan     *plan.Plan
+	rep      progress.Reporter
+	layerOpt layer.Options
+}
+
+// build writes every image into the layout lay and names them in its
+// index.
+func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error) {
 	if err := lay.Init(); err != nil {
 		return nil, err
 	}
-	res, descs, err := pl.build(ctx, rep, lay.Blobs())
-	if err != nil {
-		return nil, err
-	}
-	if err := lay.Put(descs...); err != nil {
-		return nil, err
-	}
-	res.Fingerprint = fp
-	return res, nil
-}
-
-// setBuild records the build folder, and its layout as the output until a
-// delivery says otherwise.
-func (r *Result) setBuild(dir string) {
-	r.Build = dir
-	r.setLayout(output.BuildLayout(dir).Root)
-}
-
-func (r *Result) setLayout(dir string) {
-	r.Output = "oci:" + dir
-	for i := range r.Images {
-		r.Images[i].Reference = r.Output + ":" + r.Images[i].Name
-	}
-}
-
-// build writes every target's image into store and returns the result and
-// the descriptors for index.json.
-func (pl *plan) build(ctx context.Context, rep progress.Reporter, store blob.Store) (*Result, []v1.Descriptor, error) {
-	src := pl.project.Source
-	lopt := pl.layerOptions()
+	pl, rep, store := b.plan, b.rep, lay.Blobs()
+	src := pl.Project.Source
 	res := &Result{SourceDate: src.Date.Format(time.RFC3339), SourceDateFrom: src.DateFrom}
-	// On scratch, a system layer makes the image usable; a base brings
-	// its own users and certificates, which kiln must not replace.
-	var system []image.Addendum
-	if pl.base == nil {
+	// On an empty base, a system layer makes the image usable; a base
+	// brings its own users and certificates, which kiln must not replace.
+	var system []mutate.Addendum
+	if pl.Base == nil {
 		step := rep.Start("certificates and users layer", 0)
-		sys, err := layer.Write(ctx, store, layer.System(), lopt)
+		sys, err := layer.Write(ctx, store, layer.System(), b.layerOpt)
 		step.Done(err)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		system = []image.Addendum{{Layer: sys, CreatedBy: "kiln: CA certificates, /etc/passwd, /etc/group", Comment: "Mozilla roots at " + layer.CertsPath + "; users root and nonroot (65532)"}}
+		system = []mutate.Addendum{{Layer: sys, History: runtime.History(b.layerOpt, "kiln: CA certificates, /etc/passwd, /etc/group", "Mozilla roots at "+layer.CertsPath+"; users root and nonroot (65532)")}}
 	} else {
-		res.Base = &BaseImage{Name: pl.base.Name, Digest: pl.base.Digest.String()}
+		res.Base = &BaseImage{Name: pl.Base.Name, Digest: pl.Base.Digest.String()}
 		seen := map[v1.Hash]bool{}
-		for _, img := range pl.base.Images {
-			for _, l := range img.Layers {
-				if d, _ := l.Digest(); !seen[d] {
-					seen[d] = true
-					res.Base.Layers = append(res.Base.Layers, d.String())
+		for _, img := range pl.Base.Images {
+			step := rep.Start("fetching base layers for "+img.Platform.String(), 0)
+			err := pl.Resolver.Fetch(ctx, img)
+			step.Done(err)
+			if err != nil {
+				return nil, err
+			}
+			m, err := img.Image.Manifest()
+			if err != nil {
+				return nil, err
+			}
+			for _, l := range m.Layers {
+				if !seen[l.Digest] {
+					seen[l.Digest] = true
+					res.Base.Layers = append(res.Base.Layers, l.Digest.String())
 				}
 			}
 		}
 	}
 	var descs []v1.Descriptor
-	for _, t := range pl.targets {
+	for _, t := range pl.Targets {
 		shared := slices.Clone(system)
-		if t.data != nil {
-			dl, err := writeData(ctx, rep, store, t, lopt)
+		if t.Data.Tree != nil {
+			step := rep.Start("data layer for "+t.ImageName, t.Data.Tree.ContentSize())
+			lopt := b.layerOpt
+			lopt.Progress = step.Add
+			dl, err := layer.Write(ctx, store, t.Data.Tree, lopt)
+			step.Done(err)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
-			shared = append(shared, image.Addendum{Layer: dl, CreatedBy: "kiln: data " + strings.Join(t.dataDoc, ", "), Comment: "data directories"})
+			shared = append(shared, mutate.Addendum{Layer: dl, History: runtime.History(b.layerOpt, "kiln: data "+strings.Join(t.Data.Doc, ", "), "data directories")})
 		}
-		img, desc, err := pl.buildTarget(ctx, rep, store, t, shared)
+		img, artifact, err := b.buildTarget(ctx, store, t, shared)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
+		var from []blob.Store
+		if pl.Resolver != nil {
+			from = append(from, pl.Resolver.Cache.Blobs())
+		}
+		if err := lay.Write(artifact, from...); err != nil {
+			return nil, err
+		}
+		d, err := layout.Descriptor(artifact, t.ImageName)
+		if err != nil {
+			return nil, err
+		}
+		img.Digest, img.MediaType = d.Digest.String(), string(d.MediaType)
 		res.Images = append(res.Images, *img)
-		descs = append(descs, desc)
+		descs = append(descs, d)
 	}
-	return res, descs, nil
-}
-
-func writeData(ctx context.Context, rep progress.Reporter, store blob.Store, t *target, lopt layer.Options) (*layer.Layer, error) {
-	step := rep.Start("data layer for "+t.name, t.data.ContentSize())
-	lopt.Progress = step.Add
-	l, err := layer.Write(ctx, store, t.data, lopt)
-	step.Done(err)
-	return l, err
+	if err := lay.Put(descs...); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // buildTarget builds one program for every platform, concurrently but no
-// more at once than there are cores, and writes its index or manifest.
-func (pl *plan) buildTarget(ctx context.Context, rep progress.Reporter, store blob.Store, t *target, shared []image.Addendum) (*Image, v1.Descriptor, error) {
-	manifests := make([]v1.Descriptor, len(pl.platforms))
+// more at once than there are cores: an image, or an index of them.
+func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum) (*Image, layout.Artifact, error) {
+	pl := b.plan
+	images := make([]v1.Image, len(pl.Platforms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(goruntime.NumCPU())
-	for i, p := range pl.platforms {
+	for i, p := range pl.Platforms {
 		g.Go(func() error {
-			step := rep.Start(fmt.Sprintf("building %s for %s", t.name, platform.String(p)), 0)
-			d, err := pl.buildPlatform(gctx, store, t, shared, i)
+			step := b.rep.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
+			img, err := b.buildPlatform(gctx, store, t, shared, i)
 			step.Done(err)
-			manifests[i] = d
+			images[i] = img
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, v1.Descriptor{}, err
+		return nil, nil, err
 	}
-	img := &Image{Name: t.name, Package: t.pkg, Kind: string(t.kind)}
-	for i, p := range pl.platforms {
-		img.Platforms = append(img.Platforms, PlatformImage{Platform: platform.String(p), Digest: manifests[i].Digest.String()})
-	}
-	top := manifests[0]
-	if len(manifests) > 1 {
-		var annotations map[string]string
-		if pl.base != nil {
-			annotations = baseAnnotations(pl.base.Name, pl.base.Digest)
+	img := &Image{Name: t.ImageName, Package: t.ID(), Kind: string(t.Kind())}
+	for i, p := range pl.Platforms {
+		d, err := images[i].Digest()
+		if err != nil {
+			return nil, nil, err
 		}
-		var err error
-		if top, err = image.WriteIndex(store, manifests, annotations); err != nil {
-			return nil, v1.Descriptor{}, err
-		}
+		img.Platforms = append(img.Platforms, PlatformImage{Platform: p.String(), Digest: d.String()})
 	}
-	top.Annotations = map[string]string{output.RefNameAnnotation: t.name}
-	img.Digest, img.MediaType = top.Digest.String(), string(top.MediaType)
-	return img, top, nil
+	if len(images) == 1 {
+		return img, images[0], nil
+	}
+	var annotations map[string]string
+	if pl.Base != nil {
+		annotations = baseAnnotations(pl.Base.Name, pl.Base.Digest)
+	}
+	return img, image.NewIndex(images, pl.Platforms, annotations), nil
 }
 
 // buildPlatform builds the image of t for the i-th platform.
-func (pl *plan) buildPlatform(ctx context.Context, store blob.Store, t *target, shared []image.Addendum, i int) (v1.Descriptor, error) {
-	p := pl.platforms[i]
-	lopt := pl.layerOptions()
-	rr, err := t.builder.Build(ctx, store, p, lopt)
+func (b *builder) buildPlatform(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum, i int) (v1.Image, error) {
+	pl := b.plan
+	p := pl.Platforms[i]
+	c, err := t.Build(ctx, store, p, b.layerOpt)
 	if err != nil {
-		return v1.Descriptor{}, err
+		return nil, err
 	}
 	spec := image.Spec{
 		Platform:   p,
-		Created:    pl.project.Source.Date,
-		Layers:     append(slices.Clone(shared), rr.Layers...),
-		Entrypoint: rr.Entrypoint,
-		Env:        t.imageEnv(nil, rr.PathDir),
-		User:       cmp.Or(t.user, config.DefaultUser),
-		WorkingDir: "/",
-		Labels:     t.labels,
-		Ports:      t.ports,
+		Created:    pl.Project.Source.Date,
+		Entrypoint: c.Entrypoint,
+		User:       t.ImageUser(nil),
+		Env:        image.Environment(nil, c.Env, t.Env, c.PathDir, plan.DataPath),
+		WorkingDir: cmp.Or(c.WorkingDir, "/"),
+		Labels:     t.Labels,
+		Ports:      t.Ports,
 	}
-	if pl.base != nil {
-		b := pl.base.Images[i]
-		if err := pl.resolver.Link(ctx, b, store); err != nil {
-			return v1.Descriptor{}, err
+	var baseImage v1.Image
+	if pl.Base != nil {
+		bi := pl.Base.Images[i]
+		baseImage = bi.Image
+		bc, err := bi.Image.ConfigFile()
+		if err != nil {
+			return nil, err
 		}
-		spec.Base = &image.Base{Config: b.Config}
-		for _, l := range b.Layers {
-			spec.Base.Layers = append(spec.Base.Layers, l)
-		}
-		bc := b.Config.Config
-		spec.Env = t.imageEnv(bc.Env, rr.PathDir)
-		spec.User = cmp.Or(t.user, bc.User)
-		spec.WorkingDir = cmp.Or(bc.WorkingDir, "/")
-		spec.Annotations = baseAnnotations(pl.base.Name, b.Digest)
+		spec.User = t.ImageUser(&bc.Config)
+		spec.Env = image.Environment(bc.Config.Env, c.Env, t.Env, c.PathDir, plan.DataPath)
+		spec.WorkingDir = cmp.Or(c.WorkingDir, bc.Config.WorkingDir, "/")
+		spec.Annotations = baseAnnotations(pl.Base.Name, bi.Digest)
 	}
-	// The runtime's variables and working directory (Python's PYTHONPATH,
-	// /app) go over the base's; configured env still wins.
-	for _, kv := range rr.Env {
-		if !t.configures(kv) {
-			spec.Env = image.SetEnv(spec.Env, kv)
-		}
-	}
-	spec.WorkingDir = cmp.Or(rr.WorkingDir, spec.WorkingDir)
-	return image.Write(store, spec)
-}
-
-func (pl *plan) layerOptions() layer.Options {
-	return layer.Options{ModTime: pl.project.Source.Date, Compression: pl.compression}
+	return image.New(baseImage, append(slices.Clone(shared), c.Layers...), spec)
 }
 
 // baseAnnotations name the base of an image, as the OCI annotations
@@ -488,29 +352,34 @@ func baseAnnotations(name string, digest v1.Hash) map[string]string {
 // fingerprint hashes everything that can change the images: kiln itself,
 // the source date, each target's settings and data, and what its runtime
 // reports for each platform.
-func (pl *plan) fingerprint(ctx context.Context) (string, error) {
+func (b *builder) fingerprint(ctx context.Context) (string, error) {
+	pl := b.plan
 	h := sha256.New()
-	fmt.Fprintf(h, "kiln %s\ndate %d\nplatforms %q\ncompression %s\n", Version(), pl.project.Source.Date.Unix(), pl.platformStrings(), pl.compression)
-	if pl.base != nil {
-		fmt.Fprintf(h, "base %s %s\n", pl.base.Name, pl.base.Digest)
-		for _, img := range pl.base.Images {
-			fmt.Fprintf(h, "base image %s %s\n", platform.String(img.Platform), img.Digest)
+	var platforms []string
+	for _, p := range pl.Platforms {
+		platforms = append(platforms, p.String())
+	}
+	fmt.Fprintf(h, "kiln %s\ndate %d\nplatforms %q\ncompression %s\n", Version(), pl.Project.Source.Date.Unix(), platforms, b.layerOpt.Compression)
+	if pl.Base != nil {
+		fmt.Fprintf(h, "base %s %s\n", pl.Base.Name, pl.Base.Digest)
+		for _, img := range pl.Base.Images {
+			fmt.Fprintf(h, "base image %s %s\n", img.Platform.String(), img.Digest)
 		}
 	}
-	for _, t := range pl.targets {
-		fmt.Fprintf(h, "target %s %s\nenv %q\nlabels %q\nports %q\nuser %s\n", t.name, t.pkg, t.env, sortedPairs(t.labels), t.ports, t.user)
-		if t.data != nil {
-			if err := t.data.Fingerprint(h, pl.hashes.Sum); err != nil {
+	for _, t := range pl.Targets {
+		fmt.Fprintf(h, "target %s %s %s\nenv %q\nlabels %q\nports %q\nuser %s\n", t.ImageName, t.ID(), t.Kind(), t.Env, sortedPairs(t.Labels), t.Ports, t.User)
+		if t.Data.Tree != nil {
+			if err := t.Data.Tree.Fingerprint(h, pl.Project.Hashes.Sum); err != nil {
 				return "", err
 			}
 		}
-		parts := make([]strings.Builder, len(pl.platforms))
+		parts := make([]strings.Builder, len(pl.Platforms))
 		// Not errgroup.WithContext: a runtime may start work here that
 		// outlives the fingerprint (a speculative compile).
 		var g errgroup.Group
 		g.SetLimit(goruntime.NumCPU())
-		for i, p := range pl.platforms {
-			g.Go(func() error { return t.builder.Fingerprint(ctx, &parts[i], p) })
+		for i, p := range pl.Platforms {
+			g.Go(func() error { return t.Fingerprint(ctx, &parts[i], p) })
 		}
 		if err := g.Wait(); err != nil {
 			return "", err
@@ -520,14 +389,6 @@ func (pl *plan) fingerprint(ctx context.Context) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func (pl *plan) platformStrings() []string {
-	var out []string
-	for _, p := range pl.platforms {
-		out = append(out, platform.String(p))
-	}
-	return out
 }
 
 func sortedPairs(m map[string]string) []string {

@@ -1,7 +1,11 @@
+// Package buildstore keeps a project's builds in its .kiln directory and
+// reuses them: Build is a caching layer around a builder, keyed by the
+// fingerprint of everything that can change what it makes.
 package buildstore
 
 import (
 	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -12,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/pkg/atomicfile"
+	"github.com/kiln-build/kiln/pkg/layout"
+	"github.com/kiln-build/kiln/pkg/lock"
 )
 
 // Builds is a project's .kiln directory. Each build is a folder named by
@@ -32,7 +38,7 @@ type Builds struct {
 const (
 	buildsDir  = "builds"
 	lastLink   = "last"
-	resultFile = "build.json"
+	ResultFile = "build.json"
 	tmpBuild   = ".tmp-"
 )
 
@@ -45,9 +51,19 @@ func (b Builds) Init() error {
 	}
 	gi := filepath.Join(b.Dir, ".gitignore")
 	if _, err := os.Stat(gi); errors.Is(err, os.ErrNotExist) {
-		return writeAtomic(gi, []byte("# Created by kiln: builds are not source.\n*\n"))
+		return atomicfile.WriteBytes(gi, []byte("# Created by kiln: builds are not source.\n*\n"), 0o644)
 	}
 	return nil
+}
+
+// WithLock runs fn holding the store's lock.
+func (b Builds) WithLock(ctx context.Context, fn func() error) error {
+	release, err := lock.Lock(ctx, b.Dir, nil)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn()
 }
 
 // Path returns the folder of the build with fingerprint fp.
@@ -55,13 +71,60 @@ func (b Builds) Path(fp string) string {
 	return filepath.Join(b.Dir, buildsDir, fp)
 }
 
-// BuildLayout returns the OCI layout inside a build folder.
-func BuildLayout(dir string) Layout { return Layout{Root: filepath.Join(dir, "oci")} }
+// Layout returns the OCI layout inside a build folder.
+func Layout(dir string) layout.Layout { return layout.Layout{Root: filepath.Join(dir, "oci")} }
+
+// Build returns the record and folder of the build whose fingerprint is
+// fp: the stored one if there is one (reused is then true), else the one
+// build makes in a new folder, which is stored under fp, becomes "last",
+// and leaves only keep complete builds in the store. It holds the store's
+// lock throughout, waiting (and calling waiting once) while another
+// process holds it, and calls underLock, if set, before releasing it.
+func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting func(), build func(dir string) (R, error), underLock func() error) (rec R, dir string, reused bool, err error) {
+	release, err := lock.Lock(ctx, b.Dir, waiting)
+	if err != nil {
+		return rec, "", false, err
+	}
+	defer release()
+	defer func() {
+		if underLock != nil {
+			if e := underLock(); err == nil {
+				err = e
+			}
+		}
+	}()
+	if ok, err := b.Load(fp, &rec); err != nil || ok {
+		if err == nil {
+			err = b.SetLast(fp)
+		}
+		return rec, b.Path(fp), ok, err
+	}
+	tmp, err := b.Begin()
+	if err != nil {
+		return rec, "", false, err
+	}
+	defer os.RemoveAll(tmp) // gone after Commit renames it
+	if rec, err = build(tmp); err != nil {
+		return rec, "", false, err
+	}
+	if err := b.Commit(tmp, fp, rec); err != nil {
+		return rec, "", false, err
+	}
+	// Old builds are only clutter: failing to remove them fails nothing.
+	_ = b.Prune(keep)
+	return rec, b.Path(fp), false, nil
+}
 
 // Load reads the result of the complete build fp into v. It reports false
 // if there is no such build.
 func (b Builds) Load(fp string, v any) (bool, error) {
-	data, err := os.ReadFile(filepath.Join(b.Path(fp), resultFile))
+	return LoadDir(b.Path(fp), v)
+}
+
+// LoadDir reads the result of the complete build in the folder dir into
+// v. It reports false if dir holds no complete build.
+func LoadDir(dir string, v any) (bool, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ResultFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
@@ -69,7 +132,7 @@ func (b Builds) Load(fp string, v any) (bool, error) {
 		return false, err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return false, fmt.Errorf("%s is corrupt (%v); remove it and build again", b.Path(fp), err)
+		return false, fmt.Errorf("%s is corrupt (%v); remove it and build again", dir, err)
 	}
 	return true, nil
 }
@@ -89,7 +152,7 @@ func (b Builds) Commit(tmp, fp string, result any) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(tmp, resultFile), append(data, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(tmp, ResultFile), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
 	dst := b.Path(fp)
@@ -155,7 +218,7 @@ func (b Builds) Prune(keep int) error {
 			lastFound = true
 			continue
 		}
-		fi, err := os.Stat(filepath.Join(p, resultFile))
+		fi, err := os.Stat(filepath.Join(p, ResultFile))
 		if err != nil {
 			// Not a complete build: nothing can use it.
 			if err := os.RemoveAll(p); err != nil {

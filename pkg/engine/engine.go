@@ -51,11 +51,11 @@ func Find(name string, env []string) (*Engine, error) {
 	}
 	if name != "" {
 		if !slices.Contains(Names, name) {
-			return nil, fmt.Errorf("--engine %q: kiln runs images with %s", name, strings.Join(Names, " or "))
+			return nil, fmt.Errorf("engine %q: kiln runs images with %s", name, strings.Join(Names, " or "))
 		}
 		p := lookPath(name, path)
 		if p == "" {
-			return nil, fmt.Errorf("%s is not installed (not found on PATH): install it, choose another engine with --engine, or use --host to run the program directly on this machine", name)
+			return nil, fmt.Errorf("%s is not installed (not found on PATH): install it, or choose another engine", name)
 		}
 		return &Engine{Name: name, Path: p, Env: env}, nil
 	}

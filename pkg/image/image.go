@@ -108,6 +108,31 @@ func NewIndex(images []v1.Image, platforms []v1.Platform, annotations map[string
 	return idx
 }
 
+// Environment is an image's environment: the base's, PATH (the base's or
+// the configured one) with the program's directory pathDir, the data path
+// variables (KILN_DATA_PATH and ko's KO_DATA_PATH) set to dataPath, the
+// runtime's variables (Python's PYTHONPATH), and the configured ones,
+// which win over all others.
+func Environment(base, runtimeEnv, configured []string, pathDir, dataPath string) []string {
+	env := append([]string(nil), base...)
+	for _, kv := range configured {
+		if strings.HasPrefix(kv, "PATH=") {
+			env = SetEnv(env, kv)
+		}
+	}
+	env = AppendPath(env, pathDir)
+	env = SetEnv(SetEnv(env, "KILN_DATA_PATH="+dataPath), "KO_DATA_PATH="+dataPath)
+	for _, kv := range runtimeEnv {
+		env = SetEnv(env, kv)
+	}
+	for _, kv := range configured {
+		if !strings.HasPrefix(kv, "PATH=") {
+			env = SetEnv(env, kv)
+		}
+	}
+	return env
+}
+
 // AppendPath returns env with dir added at the end of PATH, setting PATH to
 // DefaultPath plus dir when env has none.
 func AppendPath(env []string, dir string) []string {

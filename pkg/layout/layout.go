@@ -26,7 +26,11 @@ import (
 // RefNameAnnotation names an image in index.json.
 const RefNameAnnotation = "org.opencontainers.image.ref.name"
 
-const layoutFile = `{"imageLayoutVersion":"1.0.0"}`
+const LayoutFile = `{"imageLayoutVersion":"1.0.0"}`
+
+// ErrNotLayout says that a directory holds files but no OCI image layout,
+// which kiln will not write into.
+var ErrNotLayout = errors.New("kiln writes layouts only into new or empty directories, or existing layouts")
 
 // Layout is an OCI image layout directory.
 type Layout struct {
@@ -49,7 +53,7 @@ func CheckDir(dir string) error {
 		return fmt.Errorf("cannot use %s as output: %w", dir, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
-		return fmt.Errorf("%s is neither empty nor an OCI image layout; choose a new or empty directory for --output oci:DIR", dir)
+		return fmt.Errorf("%s is neither empty nor an OCI image layout; choose a new or empty directory: %w", dir, ErrNotLayout)
 	}
 	return nil
 }
@@ -66,7 +70,7 @@ func (l Layout) Init() error {
 	}
 	p := filepath.Join(l.Root, "oci-layout")
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		if err := writeAtomic(p, []byte(layoutFile)); err != nil {
+		if err := writeAtomic(p, []byte(LayoutFile)); err != nil {
 			return err
 		}
 	}
@@ -250,10 +254,14 @@ func (l Layout) OpenDescriptor(d v1.Descriptor) (Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.MediaType.IsIndex() {
-		return p.ImageIndex(d.Digest)
+	root, err := p.ImageIndex()
+	if err != nil {
+		return nil, err
 	}
-	return p.Image(d.Digest)
+	if d.MediaType.IsIndex() {
+		return root.ImageIndex(d.Digest)
+	}
+	return root.Image(d.Digest)
 }
 
 // writeAtomic replaces p with data through a rename.

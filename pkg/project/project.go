@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/hashcache"
 )
 
 // StateDir is the directory kiln keeps builds in, at the project root.
@@ -27,6 +28,9 @@ type Project struct {
 	Config *config.File
 	Source Source
 	Env    []string // the environment kiln runs in
+	// Hashes remembers the hashes of the project's files in .kiln between
+	// builds; SaveHashes writes what it learnt back.
+	Hashes *hashcache.Cache
 }
 
 // Source holds what kiln learns about the project's source.
@@ -61,7 +65,18 @@ func Load(ctx context.Context, root string, env []string) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Project{Root: abs, Config: cfg, Source: src, Env: env}, nil
+	p := &Project{Root: abs, Config: cfg, Source: src, Env: env}
+	p.Hashes = hashcache.Open(filepath.Join(p.StatePath(), "hashes.json"))
+	return p, nil
+}
+
+// SaveHashes writes the file hashes learnt during a build to .kiln. Call
+// it holding the lock on .kiln.
+func (p *Project) SaveHashes() error {
+	if err := p.Hashes.Save(); err != nil {
+		return fmt.Errorf("saving file hashes in %s: %w", p.StatePath(), err)
+	}
+	return nil
 }
 
 // StatePath returns the project's .kiln directory.

@@ -3,6 +3,7 @@ package publish
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,60 +15,46 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/pkg/atomicfile"
+	"github.com/kiln-build/kiln/pkg/layout"
 )
 
-// Import copies the images descs of the layout src into l (its blobs by
-// hard link where possible) and names them in l's index. src must hold only
-// those images' blobs, as a build folder does. Call it holding l's lock.
-func (l Layout) Import(src Layout, descs ...v1.Descriptor) error {
-	if err := l.Init(); err != nil {
-		return err
-	}
-	hashes, err := src.blobs()
-	if err != nil {
-		return err
-	}
-	for _, h := range hashes {
-		if err := l.Blobs().Link(src.Blobs(), h); err != nil {
-			return err
-		}
-	}
-	return l.Put(descs...)
+// OCIArchive publishes into File, a tar of an OCI image layout holding
+// just the images published (oci-archive:FILE for skopeo and podman). The
+// file is replaced whole, and the same images give the same bytes.
+type OCIArchive struct {
+	File string
 }
 
-// blobs lists the layout's complete blobs.
-func (l Layout) blobs() ([]v1.Hash, error) {
-	entries, err := os.ReadDir(l.Blobs().Dir)
+// Publish implements Publisher.
+func (p OCIArchive) Publish(_ context.Context, images []Image) ([]Location, error) {
+	var descs []v1.Descriptor
+	blobs := map[v1.Hash]blobSource{}
+	var out []Location
+	for _, img := range images {
+		d, err := layout.Descriptor(img.Artifact, img.Name)
+		if err != nil {
+			return nil, err
+		}
+		descs = append(descs, d)
+		if err := collect(img.Artifact, blobs); err != nil {
+			return nil, err
+		}
+		out = append(out, Location{Image: img.Name, Kind: KindArchive, Ref: "oci-archive:" + p.File + ":" + img.Name})
+	}
+	idx, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: descs})
 	if err != nil {
 		return nil, err
 	}
-	var out []v1.Hash
-	for _, e := range entries {
-		if h, err := v1.NewHash("sha256:" + e.Name()); err == nil {
-			out = append(out, h)
-		}
-	}
-	return out, nil
-}
-
-// WriteOCIArchive writes the images descs of src as an OCI archive: a tar
-// of an OCI image layout holding only them. file is replaced atomically.
-func WriteOCIArchive(src Layout, file string, descs ...v1.Descriptor) error {
-	idx, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: descs})
-	if err != nil {
-		return err
-	}
-	hashes, err := src.blobs()
-	if err != nil {
-		return err
+	hashes := make([]v1.Hash, 0, len(blobs))
+	for h := range blobs {
+		hashes = append(hashes, h)
 	}
 	slices.SortFunc(hashes, func(a, b v1.Hash) int { return strings.Compare(a.Hex, b.Hex) })
-	return writeFileAtomic(file, func(w io.Writer) error {
+	err = writeFileAtomic(p.File, func(w io.Writer) error {
 		tw := tar.NewWriter(w)
 		dir := func(n string) error {
 			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: n, Mode: 0o755, ModTime: time.Unix(0, 0), Format: tar.FormatPAX})
@@ -79,7 +66,7 @@ func WriteOCIArchive(src Layout, file string, descs ...v1.Descriptor) error {
 			_, err := io.Copy(tw, r)
 			return err
 		}
-		if err := file("oci-layout", int64(len(layoutFile)), strings.NewReader(layoutFile)); err != nil {
+		if err := file("oci-layout", int64(len(layout.LayoutFile)), strings.NewReader(layout.LayoutFile)); err != nil {
 			return err
 		}
 		if err := file("index.json", int64(len(idx)), bytes.NewReader(idx)); err != nil {
@@ -91,49 +78,181 @@ func WriteOCIArchive(src Layout, file string, descs ...v1.Descriptor) error {
 			}
 		}
 		for _, h := range hashes {
-			f, err := os.Open(src.Blobs().Path(h))
+			b := blobs[h]
+			r, err := b.open()
 			if err != nil {
 				return err
 			}
-			fi, err := f.Stat()
-			if err == nil {
-				err = file("blobs/sha256/"+h.Hex, fi.Size(), f)
-			}
-			f.Close()
+			err = file("blobs/sha256/"+h.Hex, b.size, r)
+			r.Close()
 			if err != nil {
-				return err
+				return fmt.Errorf("blob %s: %w", h, err)
 			}
 		}
 		return tw.Close()
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// WriteDockerArchive writes single-platform images of src, each under a tag
-// ("hello:latest" maps to the manifest digest), in the format of "docker
-// save", which "docker load" and "podman load" accept. file is replaced
-// atomically.
-func WriteDockerArchive(src Layout, file string, images map[string]v1.Hash) error {
-	lp, err := layout.FromPath(src.Root)
+// blobSource is one blob of an artifact and how to read it.
+type blobSource struct {
+	size int64
+	open func() (io.ReadCloser, error)
+}
+
+// collect adds the blobs of a (manifests, configs, layers) to blobs.
+func collect(a layout.Artifact, blobs map[v1.Hash]blobSource) error {
+	raw, err := a.RawManifest()
 	if err != nil {
 		return err
 	}
-	refs := map[name.Reference]v1.Image{}
-	for tag, h := range images {
-		ref, err := name.NewTag(tag)
-		if err != nil {
-			return fmt.Errorf("%q cannot name an image in a tar archive: %w", tag, err)
-		}
-		img, err := lp.Image(h)
+	d, err := a.Digest()
+	if err != nil {
+		return err
+	}
+	blobs[d] = bytesSource(raw)
+	switch a := a.(type) {
+	case v1.ImageIndex:
+		im, err := a.IndexManifest()
 		if err != nil {
 			return err
 		}
-		refs[ref] = img
+		for _, m := range im.Manifests {
+			var child layout.Artifact
+			if m.MediaType.IsIndex() {
+				child, err = a.ImageIndex(m.Digest)
+			} else {
+				child, err = a.Image(m.Digest)
+			}
+			if err != nil {
+				return err
+			}
+			if err := collect(child, blobs); err != nil {
+				return err
+			}
+		}
+	case v1.Image:
+		cfg, err := a.RawConfigFile()
+		if err != nil {
+			return err
+		}
+		cd, err := a.ConfigName()
+		if err != nil {
+			return err
+		}
+		blobs[cd] = bytesSource(cfg)
+		layers, err := a.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			ld, err := l.Digest()
+			if err != nil {
+				return err
+			}
+			n, err := l.Size()
+			if err != nil {
+				return err
+			}
+			blobs[ld] = blobSource{size: n, open: l.Compressed}
+		}
 	}
-	return writeFileAtomic(file, func(w io.Writer) error { return tarball.MultiRefWrite(refs, w) })
+	return nil
 }
 
-// writeFileAtomic writes file through a temporary file in its directory,
-// so readers never see it half-written.
+func bytesSource(b []byte) blobSource {
+	return blobSource{size: int64(len(b)), open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}
+}
+
+// DockerArchive publishes into File in the format of "docker save", which
+// "docker load" and "podman load" read: one platform per image, each
+// tagged NAME:TAG (Tag, default "latest"). The file is replaced whole.
+type DockerArchive struct {
+	File string
+	Tag  string
+}
+
+// Publish implements Publisher.
+func (p DockerArchive) Publish(_ context.Context, images []Image) ([]Location, error) {
+	refs := map[name.Reference]v1.Image{}
+	var out []Location
+	for _, img := range images {
+		one, err := SinglePlatform(img.Name, img.Artifact)
+		if err != nil {
+			return nil, err
+		}
+		tag := LocalTag(img.Name, p.Tag)
+		ref, err := name.NewTag(tag)
+		if err != nil {
+			return nil, fmt.Errorf("%q cannot name an image in a docker archive: %w", tag, err)
+		}
+		refs[ref] = one
+		out = append(out, Location{Image: img.Name, Kind: KindArchive, Ref: "docker-archive:" + p.File + ":" + tag})
+	}
+	if err := writeFileAtomic(p.File, func(w io.Writer) error { return tarball.MultiRefWrite(refs, w) }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SinglePlatform returns the image of the single-platform artifact a of
+// image name: the image itself, or the one image of an index.
+func SinglePlatform(name string, a layout.Artifact) (v1.Image, error) {
+	switch a := a.(type) {
+	case v1.Image:
+		return a, nil
+	case v1.ImageIndex:
+		im, err := a.IndexManifest()
+		if err != nil {
+			return nil, err
+		}
+		if len(im.Manifests) != 1 {
+			return nil, &PlatformError{Image: name, Built: platforms(im)}
+		}
+		return a.Image(im.Manifests[0].Digest)
+	}
+	return nil, fmt.Errorf("%T is neither an image nor an index", a)
+}
+
+// PlatformError says that an image was built for several platforms where
+// one was needed, or not for the platform needed.
+type PlatformError struct {
+	Image string
+	Built []string // the platforms it was built for
+	Want  string   // the platform needed; "" when any single one would do
+}
+
+func (e *PlatformError) Error() string {
+	if e.Want == "" {
+		return fmt.Sprintf("%s was built for %d platforms (%s), where one is needed", e.Image, len(e.Built), strings.Join(e.Built, ", "))
+	}
+	return fmt.Sprintf("%s was built for %s, not %s", e.Image, strings.Join(e.Built, ", "), e.Want)
+}
+
+// platforms lists the platforms of an index's entries.
+func platforms(im *v1.IndexManifest) []string {
+	var out []string
+	for _, m := range im.Manifests {
+		if m.Platform != nil {
+			out = append(out, m.Platform.String())
+		}
+	}
+	return out
+}
+
+// LocalTag is how an image is named in archives and local engines:
+// NAME:TAG, with TAG "latest" when tag is "".
+func LocalTag(name, tag string) string {
+	if tag == "" {
+		tag = "latest"
+	}
+	return name + ":" + tag
+}
+
+// writeFileAtomic writes file through atomicfile, creating its directory.
 func writeFileAtomic(file string, write func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err

@@ -25,7 +25,7 @@ func Login(ctx context.Context, registry, username, password string, o Options) 
 		return "", fmt.Errorf("%q is not a registry host (e.g. ghcr.io or 127.0.0.1:5000): %w", registry, err)
 	}
 	if username == "" || password == "" {
-		return "", fmt.Errorf("kiln login %s needs a username and a password (--username, --password-stdin)", registry)
+		return "", fmt.Errorf("logging in to %s needs a username and a password", registry)
 	}
 	auth := authn.FromConfig(authn.AuthConfig{Username: username, Password: password})
 	// For token registries this already exchanges the credentials; for

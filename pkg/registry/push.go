@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -17,12 +16,12 @@ type Mount struct {
 	From   name.Reference
 }
 
-// Push publishes the image or index desc of the layout at dir to repo,
-// under the first tag and then the others, and returns repo@digest. Blobs
-// the registry already has are skipped after a HEAD request; the rest are
-// uploaded in parallel, with transient failures retried. o.Updates, if
-// set, is closed when Push returns.
-func Push(ctx context.Context, dir string, desc v1.Descriptor, repo name.Repository, tags []string, mounts []Mount, o Options) (_ name.Digest, err error) {
+// Push publishes a, a v1.Image or v1.ImageIndex, to repo, under the first
+// tag and then the others, and returns repo@digest. Blobs the registry
+// already has are skipped after a HEAD request; the rest are uploaded in
+// parallel, with transient failures retried. o.Updates, if set, is closed
+// when Push returns.
+func Push(ctx context.Context, a remote.Taggable, repo name.Repository, tags []string, mounts []Mount, o Options) (_ name.Digest, err error) {
 	// go-containerregistry closes the channel at the end of the write it
 	// is given to; if Push fails before that, close it here.
 	handed := false
@@ -34,14 +33,6 @@ func Push(ctx context.Context, dir string, desc v1.Descriptor, repo name.Reposit
 	if len(tags) == 0 {
 		tags = []string{"latest"}
 	}
-	lp, err := layout.FromPath(dir)
-	if err != nil {
-		return name.Digest{}, err
-	}
-	root, err := lp.ImageIndex()
-	if err != nil {
-		return name.Digest{}, err
-	}
 	opts := o.Remote(ctx)
 	// The progress channel is closed when a write ends, so only the main
 	// write reports progress.
@@ -51,12 +42,10 @@ func Push(ctx context.Context, dir string, desc v1.Descriptor, repo name.Reposit
 	reg := repo.RegistryStr()
 	first := repo.Tag(tags[0])
 
-	var taggable remote.Taggable
-	if desc.MediaType.IsIndex() {
-		idx, err := root.ImageIndex(desc.Digest)
-		if err != nil {
-			return name.Digest{}, err
-		}
+	var digest v1.Hash
+	switch a := a.(type) {
+	case v1.ImageIndex:
+		idx := a
 		im, err := idx.IndexManifest()
 		if err != nil {
 			return name.Digest{}, err
@@ -76,12 +65,11 @@ func Push(ctx context.Context, dir string, desc v1.Descriptor, repo name.Reposit
 		if err := remote.WriteIndex(first, idx, opts...); err != nil {
 			return name.Digest{}, fmt.Errorf("pushing to %s: %w", repo, Explain(err, reg))
 		}
-		taggable = idx
-	} else {
-		img, err := root.Image(desc.Digest)
-		if err != nil {
+		if digest, err = idx.Digest(); err != nil {
 			return name.Digest{}, err
 		}
+	case v1.Image:
+		img := a
 		if err := mount(repo, mounts, []v1.Image{img}, qopts); err != nil {
 			return name.Digest{}, Explain(err, reg)
 		}
@@ -89,14 +77,18 @@ func Push(ctx context.Context, dir string, desc v1.Descriptor, repo name.Reposit
 		if err := remote.Write(first, img, opts...); err != nil {
 			return name.Digest{}, fmt.Errorf("pushing to %s: %w", repo, Explain(err, reg))
 		}
-		taggable = img
+		if digest, err = img.Digest(); err != nil {
+			return name.Digest{}, err
+		}
+	default:
+		return name.Digest{}, fmt.Errorf("%T is neither an image nor an index", a)
 	}
 	for _, t := range tags[1:] {
-		if err := remote.Tag(repo.Tag(t), taggable, qopts...); err != nil {
+		if err := remote.Tag(repo.Tag(t), a, qopts...); err != nil {
 			return name.Digest{}, fmt.Errorf("tagging %s:%s: %w", repo, t, Explain(err, reg))
 		}
 	}
-	return repo.Digest(desc.Digest.String()), nil
+	return repo.Digest(digest.String()), nil
 }
 
 // mount asks the registry to mount the base layers that live in another

@@ -23,13 +23,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/engine"
-	"github.com/kiln-build/kiln/pkg/output"
+	"github.com/kiln-build/kiln/pkg/publish"
+	"github.com/kiln-build/kiln/pkg/plan"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/progress"
 )
@@ -109,7 +108,7 @@ func (opt *Options) setDefaults() error {
 	}
 	for _, kv := range opt.RunEnv {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return fmt.Errorf("--env %q: write KEY=VALUE", kv)
+			return fmt.Errorf("environment variable %q: write KEY=VALUE", kv)
 		}
 	}
 	return nil
@@ -143,11 +142,11 @@ func runHost(ctx context.Context, opt Options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	exe, err := build.BuildExecutable(ctx, build.Options{Dir: opt.Dir, Targets: []string{opt.Target}, Env: opt.Env, Progress: opt.Progress}, dir)
+	exe, err := build.BuildExecutable(ctx, build.Options{Plan: plan.Options{Dir: opt.Dir, Targets: []string{opt.Target}, Env: opt.Env, Progress: opt.Progress}}, dir)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(exe.Path)
+	cmd := exec.Command(exe.Command[0], exe.Command[1:]...)
 	cmd.Dir = opt.Dir
 	// A function listens on LISTEN_ADDRESS, so only this machine reaches
 	// it; a program that reads only PORT listens on every address.
@@ -158,7 +157,7 @@ func runHost(ctx context.Context, opt Options) error {
 	// which then stops the program once, with SIGTERM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", exe.Path, err)
+		return fmt.Errorf("starting %s: %w", exe.Command[0], err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -184,32 +183,23 @@ func runContainer(ctx context.Context, opt Options, eng *engine.Engine) error {
 	if err != nil {
 		return err
 	}
-	res, err := build.Build(ctx, build.Options{
+	res, err := build.Build(ctx, build.Options{Plan: plan.Options{
 		Dir:        opt.Dir,
 		Targets:    []string{opt.Target},
-		Platforms:  platform.String(platform.Host()),
+		Platforms:  []v1.Platform{platform.Host()},
 		Env:        opt.Env,
 		Progress:   opt.Progress,
 		OneProgram: true,
-	})
+	}})
 	if err != nil {
 		return err
 	}
 	img := res.Images[0]
-	image, err := openImage(strings.TrimPrefix(res.Output, "oci:"), img.Name)
+	locs, err := publish.Engine{Engine: eng, Prefix: "localhost/kiln/", Progress: opt.Progress}.Publish(ctx, []publish.Image{{Name: strings.ReplaceAll(img.Name, ":", "-"), Artifact: img.Artifact}})
 	if err != nil {
 		return err
 	}
-	ref, err := name.NewTag("localhost/kiln/" + strings.ReplaceAll(img.Name, ":", "-") + ":latest")
-	if err != nil {
-		return err
-	}
-	step := opt.Progress.Start(fmt.Sprintf("loading %s into %s", img.Name, eng.Name), 0)
-	err = eng.Load(ctx, ref, image)
-	step.Done(err)
-	if err != nil {
-		return err
-	}
+	ref := locs[0].Ref
 
 	container := "kiln-" + nonName.ReplaceAllString(filepath.Base(img.Name), "-") + "-" + randomHex()
 	args := []string{"run", "--rm", "--name", container,
@@ -218,7 +208,7 @@ func runContainer(ctx context.Context, opt Options, eng *engine.Engine) error {
 	for _, kv := range opt.RunEnv {
 		args = append(args, "-e", kv)
 	}
-	args = append(args, ref.String())
+	args = append(args, ref)
 	cmd := exec.Command(eng.Path, args...)
 	cmd.Env = eng.Env
 	cmd.Stdout, cmd.Stderr = opt.Stdout, opt.Stderr
@@ -288,12 +278,12 @@ func exited(what string, err error) error {
 // port when it is free, else a free port the kernel picks.
 func pickPort(want int) (int, error) {
 	if want < 0 || want > 65535 {
-		return 0, fmt.Errorf("--port %d is not a port number", want)
+		return 0, fmt.Errorf("port %d is not a port number", want)
 	}
 	if want > 0 {
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(want)))
 		if err != nil {
-			return 0, fmt.Errorf("--port %d: 127.0.0.1:%d is in use; choose another port, or leave --port out to use a free one", want, want)
+			return 0, fmt.Errorf("port %d: 127.0.0.1:%d is in use: %w", want, want, ErrPortInUse)
 		}
 		l.Close()
 		return want, nil
@@ -307,45 +297,5 @@ func pickPort(want int) (int, error) {
 		l.Close()
 		return port, nil
 	}
-	return 0, errors.New("no free port on 127.0.0.1; choose one with --port")
-}
-
-// openImage returns the image called ref in the OCI layout dir, for the
-// host's platform when it is an index.
-func openImage(dir, ref string) (v1.Image, error) {
-	lp, err := layout.FromPath(dir)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := lp.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	host := platform.Host()
-	for _, d := range im.Manifests {
-		if d.Annotations[output.RefNameAnnotation] != ref {
-			continue
-		}
-		if !d.MediaType.IsIndex() {
-			return idx.Image(d.Digest)
-		}
-		sub, err := idx.ImageIndex(d.Digest)
-		if err != nil {
-			return nil, err
-		}
-		sm, err := sub.IndexManifest()
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range sm.Manifests {
-			if m.Platform != nil && m.Platform.Satisfies(host) {
-				return sub.Image(m.Digest)
-			}
-		}
-	}
-	return nil, fmt.Errorf("no image %s for %s in %s", ref, platform.String(host), dir)
+	return 0, fmt.Errorf("no free port on 127.0.0.1: %w", ErrPortInUse)
 }

@@ -36,7 +36,7 @@ func WritePython(dir, kind string) ([]string, error) {
 		kind = KindApp
 	}
 	if kind != KindApp && kind != KindFunction {
-		return nil, fmt.Errorf("--kind %q: write app or function", kind)
+		return nil, fmt.Errorf("kind %q: write app or function", kind)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {

@@ -37,6 +37,9 @@ var (
 	Kinds    = []string{"app", "function"}
 )
 
+// ErrNotEmpty says that the directory to write into holds files already.
+var ErrNotEmpty = errors.New("kiln init writes a new project into a new or empty directory")
+
 // Options say what to write where.
 type Options struct {
 	// Dir is the project directory; it is created if needed.
@@ -187,7 +190,7 @@ func checkEmpty(dir string, force bool) error {
 	if len(entries) > 5 {
 		names = append(names, "…")
 	}
-	return fmt.Errorf("%s is not empty (it holds %s): kiln init writes a new project into a new or empty directory; use --force to write into this one anyway, replacing files of the same names", dir, strings.Join(names, ", "))
+	return fmt.Errorf("%s is not empty (it holds %s): %w", dir, strings.Join(names, ", "), ErrNotEmpty)
 }
 
 // mergeGitignore keeps an existing .gitignore, adding .kiln/ when missing.

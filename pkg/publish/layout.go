@@ -1,0 +1,57 @@
+package publish
+
+import (
+	"context"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/layout"
+	"github.com/kiln-build/kiln/pkg/lock"
+	"github.com/kiln-build/kiln/pkg/progress"
+)
+
+// Layout publishes into the OCI image layout at Dir: an image of the same
+// name there is replaced, others are kept.
+type Layout struct {
+	Dir string
+	// From are blob stores to link or copy blobs from rather than read
+	// them through the images (a build's own layout).
+	From []blob.Store
+	// Progress hears that the publisher waits for another writer.
+	Progress progress.Reporter
+}
+
+// Publish implements Publisher. It holds the layout's lock meanwhile.
+func (p Layout) Publish(ctx context.Context, images []Image) ([]Location, error) {
+	if err := layout.CheckDir(p.Dir); err != nil {
+		return nil, err
+	}
+	release, err := lock.Lock(ctx, p.Dir, func() {
+		if p.Progress != nil {
+			p.Progress.Logf("waiting for another kiln build writing to %s", p.Dir)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	lay := layout.Layout{Root: p.Dir}
+	if err := lay.Init(); err != nil {
+		return nil, err
+	}
+	var descs []v1.Descriptor
+	var out []Location
+	for _, img := range images {
+		if err := lay.Write(img.Artifact, p.From...); err != nil {
+			return nil, err
+		}
+		d, err := layout.Descriptor(img.Artifact, img.Name)
+		if err != nil {
+			return nil, err
+		}
+		descs = append(descs, d)
+		out = append(out, Location{Image: img.Name, Kind: KindLayout, Ref: "oci:" + p.Dir + ":" + img.Name})
+	}
+	return out, lay.Put(descs...)
+}

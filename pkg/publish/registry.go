@@ -1,0 +1,93 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/kiln-build/kiln/pkg/progress"
+	"github.com/kiln-build/kiln/pkg/registry"
+)
+
+// Registry pushes images to a registry: with one image to Repo, with
+// several to Repo/<last element of each name>; with no Repo, each to its
+// own name, which must then start with a registry host.
+type Registry struct {
+	Repo string
+	// Tags are pushed in order; none means "latest".
+	Tags []string
+	// Mounts are layers (a base image's) that may be mounted from another
+	// repository of the same registry rather than uploaded.
+	Mounts   []registry.Mount
+	Options  registry.Options
+	Progress progress.Reporter
+}
+
+// Publish implements Publisher.
+func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, error) {
+	rep := p.Progress
+	if rep == nil {
+		rep = progress.Discard
+	}
+	var out []Location
+	for _, img := range images {
+		target := p.Repo
+		switch {
+		case target == "" && !HasRegistry(img.Name):
+			return nil, fmt.Errorf("image %s names no registry to push to: give a repository (e.g. ghcr.io/org/%s), or name it like registry.example.com/%s", img.Name, img.Name, img.Name)
+		case target == "":
+			target = img.Name
+		case len(images) > 1:
+			target = strings.TrimSuffix(target, "/") + "/" + path.Base(img.Name)
+		}
+		repo, err := p.Options.ParseRepository(target)
+		if err != nil {
+			return nil, err
+		}
+		ref, err := p.push(ctx, rep, img.Artifact, repo)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Location{Image: img.Name, Kind: KindRegistry, Ref: ref.String()})
+	}
+	return out, nil
+}
+
+// push pushes one artifact, showing the upload's progress.
+func (p Registry) push(ctx context.Context, rep progress.Reporter, a remote.Taggable, repo name.Repository) (name.Digest, error) {
+	updates := make(chan v1.Update, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var step progress.Step
+		var sent int64
+		for u := range updates {
+			if step == nil {
+				step = rep.Start("pushing "+repo.String(), u.Total)
+			}
+			if u.Complete > sent {
+				step.Add(u.Complete - sent)
+				sent = u.Complete
+			}
+		}
+		if step != nil {
+			step.Done(nil)
+		}
+	}()
+	o := p.Options
+	o.Updates = updates
+	ref, err := registry.Push(ctx, a, repo, p.Tags, p.Mounts, o)
+	<-done
+	return ref, err
+}
+
+// HasRegistry reports whether an image name starts with a registry host.
+func HasRegistry(name string) bool {
+	first, _, ok := strings.Cut(name, "/")
+	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
+}
