@@ -44,3 +44,17 @@ func WriteFile(t testing.TB, p, content string) {
 		t.Fatal(err)
 	}
 }
+
+// Ls returns the names of the entries of dir, sorted.
+func Ls(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}

@@ -102,7 +102,7 @@ func TestCacheResolveTouches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Link(ctx, b.Images[0], c.Blobs()); err != nil { // linking into itself is a no-op
+	if err := link(ctx, r, b.Images[0], c.Blobs()); err != nil { // linking into itself is a no-op
 		t.Fatal(err)
 	}
 	u, err := c.Usage()
@@ -121,7 +121,7 @@ func TestCacheResolveTouches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Link(ctx, b.Images[0], c.Blobs()); err != nil {
+	if err := link(ctx, r, b.Images[0], c.Blobs()); err != nil {
 		t.Fatal(err)
 	}
 	removed, err := c.Prune(ctx, 24*time.Hour)

@@ -1,6 +1,7 @@
 package base
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -212,4 +213,19 @@ func checkStore(t *testing.T, s blob.Store) {
 			t.Errorf("blob %s in %s holds content hashing to %x", e.Name(), s.Dir, sum)
 		}
 	}
+}
+
+// link fetches img's layers into the cache and links them into store, as
+// a build's layout does when it writes an image on img.
+func link(ctx context.Context, r *Resolver, img *Image, store blob.Store) error {
+	if err := r.Fetch(ctx, img); err != nil {
+		return err
+	}
+	for _, l := range img.layers {
+		d, _ := l.Digest()
+		if err := store.Link(r.Cache.Blobs(), d); err != nil {
+			return err
+		}
+	}
+	return nil
 }

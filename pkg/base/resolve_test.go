@@ -66,29 +66,30 @@ func checkImage(t *testing.T, got *Image, want v1.Image, plat string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Config == nil {
-		t.Fatalf("%s: no config", plat)
+	gotCfg, err := got.Image.ConfigFile()
+	if err != nil {
+		t.Fatalf("%s: no config: %v", plat, err)
 	}
-	if !reflect.DeepEqual(got.Config.Config.Env, cf.Config.Env) || got.Config.Config.WorkingDir != "/srv" {
-		t.Errorf("%s: config = %+v, want env %v and workdir /srv", plat, got.Config.Config, cf.Config.Env)
+	if !reflect.DeepEqual(gotCfg.Config.Env, cf.Config.Env) || gotCfg.Config.WorkingDir != "/srv" {
+		t.Errorf("%s: config = %+v, want env %v and workdir /srv", plat, gotCfg.Config, cf.Config.Env)
 	}
-	if !reflect.DeepEqual(got.Config.RootFS.DiffIDs, cf.RootFS.DiffIDs) {
-		t.Errorf("%s: diffIDs = %v, want %v", plat, got.Config.RootFS.DiffIDs, cf.RootFS.DiffIDs)
+	if !reflect.DeepEqual(gotCfg.RootFS.DiffIDs, cf.RootFS.DiffIDs) {
+		t.Errorf("%s: diffIDs = %v, want %v", plat, gotCfg.RootFS.DiffIDs, cf.RootFS.DiffIDs)
 	}
 	layers, err := want.Layers()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Layers) != len(layers) {
-		t.Fatalf("%s: %d layers, want %d", plat, len(got.Layers), len(layers))
+	if len(got.layers) != len(layers) {
+		t.Fatalf("%s: %d layers, want %d", plat, len(got.layers), len(layers))
 	}
 	for i, l := range layers {
 		d, _ := l.Digest()
 		diff, _ := l.DiffID()
 		size, _ := l.Size()
-		gd, _ := got.Layers[i].Digest()
-		gdiff, _ := got.Layers[i].DiffID()
-		gsize, _ := got.Layers[i].Size()
+		gd, _ := got.layers[i].Digest()
+		gdiff, _ := got.layers[i].DiffID()
+		gsize, _ := got.layers[i].Size()
 		if gd != d || gdiff != diff || gsize != size {
 			t.Errorf("%s: layer %d = %s/%s/%d, want %s/%s/%d", plat, i, gd, gdiff, gsize, d, diff, size)
 		}
@@ -216,7 +217,7 @@ func TestResolveSingleImage(t *testing.T) {
 				t.Fatalf("Resolve(%s, %v) gave %d images, want 1", ref, ps, len(b.Images))
 			}
 			checkImage(t, b.Images[0], tc.img, tc.plat)
-			for i, l := range b.Images[0].Layers {
+			for i, l := range b.Images[0].layers {
 				if mt, _ := l.MediaType(); mt != types.OCILayer {
 					t.Errorf("%s layer %d has media type %s, want %s", ref, i, mt, types.OCILayer)
 				}
@@ -228,7 +229,7 @@ func TestResolveSingleImage(t *testing.T) {
 		if !errors.As(err, &se) {
 			t.Fatalf("Resolve(%s) for another platform = %v, want a *SingleImageError", ref, err)
 		}
-		if platform.String(se.Platform) != tc.plat || !strings.Contains(se.Error(), "--platform "+tc.plat) {
+		if platform.String(se.Platform) != tc.plat || !strings.Contains(se.Error(), "build for "+tc.plat+" only") {
 			t.Errorf("SingleImageError = %+v (%q), want it to name %s", se, se, tc.plat)
 		}
 	}
@@ -251,7 +252,7 @@ func TestResolveDockerManifestList(t *testing.T) {
 	}
 	checkImage(t, b.Images[0], arm, "linux/arm/v6")
 	checkImage(t, b.Images[1], amd, "linux/amd64")
-	if mt, _ := b.Images[0].Layers[0].MediaType(); mt != types.OCILayer {
+	if mt, _ := b.Images[0].layers[0].MediaType(); mt != types.OCILayer {
 		t.Errorf("layer media type = %s, want %s", mt, types.OCILayer)
 	}
 }
@@ -291,7 +292,7 @@ func TestResolveOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := blob.Store{Dir: t.TempDir()}
-	if err := resolver(dir).Link(ctx, first.Images[0], store); err != nil {
+	if err := link(ctx, resolver(dir), first.Images[0], store); err != nil {
 		t.Fatal(err)
 	}
 	reg.srv.Close()
@@ -313,7 +314,7 @@ func TestResolveOffline(t *testing.T) {
 	}
 	checkImage(t, b.Images[0], single, "linux/amd64")
 	// The layers already cached link without the registry.
-	if err := resolver(dir).Link(ctx, second.Images[0], blob.Store{Dir: t.TempDir()}); err != nil {
+	if err := link(ctx, resolver(dir), second.Images[0], blob.Store{Dir: t.TempDir()}); err != nil {
 		t.Errorf("linking cached layers offline: %v", err)
 	}
 
@@ -321,8 +322,8 @@ func TestResolveOffline(t *testing.T) {
 		t.Error("a reference by tag resolved without the registry")
 	}
 	// Layers never fetched cannot be linked offline.
-	if err := resolver(dir).Link(ctx, second.Images[1], blob.Store{Dir: t.TempDir()}); err == nil {
-		t.Error("Link succeeded offline for layers never cached")
+	if err := link(ctx, resolver(dir), second.Images[1], blob.Store{Dir: t.TempDir()}); err == nil {
+		t.Error("Fetch succeeded offline for layers never cached")
 	}
 	if n := reg.count("", ""); n != served {
 		t.Errorf("the closed registry served %d requests", n-served)
@@ -340,7 +341,7 @@ func TestLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := blob.Store{Dir: t.TempDir()}
-	if err := r.Link(ctx, b.Images[0], store); err != nil {
+	if err := link(ctx, r, b.Images[0], store); err != nil {
 		t.Fatal(err)
 	}
 	layers, _ := img.Layers()
@@ -363,7 +364,7 @@ func TestLink(t *testing.T) {
 		}
 	}
 	// The resolved layers read the cached bytes.
-	for _, l := range b.Images[0].Layers {
+	for _, l := range b.Images[0].layers {
 		rc, err := l.Compressed()
 		if err != nil {
 			t.Fatal(err)
@@ -388,7 +389,7 @@ func TestLink(t *testing.T) {
 	checkStore(t, store)
 
 	gets := reg.count(http.MethodGet, "/blobs/")
-	if err := r.Link(ctx, b.Images[0], blob.Store{Dir: t.TempDir()}); err != nil {
+	if err := link(ctx, r, b.Images[0], blob.Store{Dir: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
 	if n := reg.count(http.MethodGet, "/blobs/") - gets; n != 0 {
@@ -437,7 +438,7 @@ func TestLinkCorruptBlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := blob.Store{Dir: t.TempDir()}
-	err = r.Link(ctx, b.Images[0], store)
+	err = link(ctx, r, b.Images[0], store)
 	if err == nil {
 		t.Fatal("Link accepted a corrupt layer")
 	}
@@ -500,8 +501,8 @@ func TestLinkConcurrent(t *testing.T) {
 	for round := 0; round < 2; round++ {
 		for i, img := range b.Images {
 			wg.Add(2)
-			go func() { defer wg.Done(); errs <- r.Link(ctx, img, shared) }()
-			go func() { defer wg.Done(); errs <- r.Link(ctx, img, own[i]) }()
+			go func() { defer wg.Done(); errs <- link(ctx, r, img, shared) }()
+			go func() { defer wg.Done(); errs <- link(ctx, r, img, own[i]) }()
 		}
 	}
 	wg.Wait()
@@ -512,7 +513,7 @@ func TestLinkConcurrent(t *testing.T) {
 		}
 	}
 	for i, img := range b.Images {
-		for _, l := range img.Layers {
+		for _, l := range img.layers {
 			d, _ := l.Digest()
 			size, _ := l.Size()
 			if !shared.Has(d, size) || !own[i].Has(d, size) {

@@ -138,7 +138,13 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	}
 	store := buildstore.Builds{Dir: pl.Project.StatePath()}
 	waiting := func() { rep.Logf("waiting for another kiln build of %s to finish", pl.Project.Root) }
-	build := func(dir string) (*Result, error) { return b.build(ctx, buildstore.Layout(dir)) }
+	build := func(dir string) (*Result, error) {
+		res, err := b.build(ctx, buildstore.Layout(dir))
+		if res != nil {
+			res.Fingerprint = fp
+		}
+		return res, err
+	}
 	res, dir, reused, err := buildstore.Build(ctx, store, fp, opt.KeepBuilds, waiting, build, pl.Project.SaveHashes)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package buildstore
 
 import (
 	"fmt"
+	"github.com/kiln-build/kiln/internal/testutil"
 	"slices"
 	"sync"
 	"testing"
@@ -42,7 +43,7 @@ func TestSetLastConcurrent(t *testing.T) {
 	if got := b.Last(); !slices.Contains(valid, got) {
 		t.Errorf("Last() = %q, want one of %q", got, valid)
 	}
-	if got := ls(t, b.Dir); !slices.Equal(got, []string{".gitignore", buildsDir, lastLink}) {
+	if got := testutil.Ls(t, b.Dir); !slices.Equal(got, []string{".gitignore", buildsDir, lastLink}) {
 		t.Errorf(".kiln holds %q after concurrent SetLast calls", got)
 	}
 }

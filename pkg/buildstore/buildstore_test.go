@@ -1,6 +1,8 @@
 package buildstore
 
 import (
+	"github.com/kiln-build/kiln/internal/testutil"
+	"github.com/kiln-build/kiln/pkg/layout"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,14 +26,14 @@ func commit(t *testing.T, b Builds, fp string, at time.Time) {
 	if !strings.HasPrefix(filepath.Base(tmp), tmpBuild) || filepath.Dir(tmp) != filepath.Join(b.Dir, buildsDir) {
 		t.Fatalf("Begin made %s, want a %s folder in %s", tmp, tmpBuild, filepath.Join(b.Dir, buildsDir))
 	}
-	mkfile(t, filepath.Join(tmp, "oci", "oci-layout"), layoutFile)
+	testutil.WriteFile(t, filepath.Join(tmp, "oci", "oci-layout"), layout.LayoutFile)
 	if err := b.Commit(tmp, fp, result{Fingerprint: fp, Images: []string{"img-" + fp}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Errorf("the temporary folder %s is still there after Commit", tmp)
 	}
-	if err := os.Chtimes(filepath.Join(b.Path(fp), resultFile), at, at); err != nil {
+	if err := os.Chtimes(filepath.Join(b.Path(fp), ResultFile), at, at); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -52,14 +54,14 @@ func TestBuildsInit(t *testing.T) {
 		t.Errorf(".gitignore = %q, want a line \"*\" that ignores everything", gi)
 	}
 	// An existing .gitignore is left alone.
-	mkfile(t, filepath.Join(b.Dir, ".gitignore"), "mine\n")
+	testutil.WriteFile(t, filepath.Join(b.Dir, ".gitignore"), "mine\n")
 	if err := b.Init(); err != nil {
 		t.Fatal(err)
 	}
 	if gi, _ := os.ReadFile(filepath.Join(b.Dir, ".gitignore")); string(gi) != "mine\n" {
 		t.Errorf("Init replaced an existing .gitignore with %q", gi)
 	}
-	if got := ls(t, b.Dir); !slices.Equal(got, []string{".gitignore", buildsDir}) {
+	if got := testutil.Ls(t, b.Dir); !slices.Equal(got, []string{".gitignore", buildsDir}) {
 		t.Errorf(".kiln holds %q", got)
 	}
 }
@@ -83,7 +85,7 @@ func TestBuildsCommitLoadLast(t *testing.T) {
 	if !ok || err != nil || r.Fingerprint != "aaa" || !slices.Equal(r.Images, []string{"img-aaa"}) {
 		t.Errorf("Load(aaa) = %v, %v, %+v", ok, err, r)
 	}
-	if _, err := os.Stat(filepath.Join(BuildLayout(b.Path("aaa")).Root, "oci-layout")); err != nil {
+	if _, err := os.Stat(filepath.Join(Layout(b.Path("aaa")).Root, "oci-layout")); err != nil {
 		t.Errorf("the build's layout did not move with it: %v", err)
 	}
 	// "last" is a relative link, so the project can be moved.
@@ -91,8 +93,8 @@ func TestBuildsCommitLoadLast(t *testing.T) {
 	if err != nil || filepath.IsAbs(target) {
 		t.Errorf("last -> %q, %v; want a relative link", target, err)
 	}
-	if fi, err := os.Stat(filepath.Join(b.Dir, lastLink, resultFile)); err != nil || !fi.Mode().IsRegular() {
-		t.Errorf("last/%s cannot be reached: %v", resultFile, err)
+	if fi, err := os.Stat(filepath.Join(b.Dir, lastLink, ResultFile)); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("last/%s cannot be reached: %v", ResultFile, err)
 	}
 
 	commit(t, b, "bbb", now)
@@ -105,7 +107,7 @@ func TestBuildsCommitLoadLast(t *testing.T) {
 	if got := b.Last(); got != "aaa" {
 		t.Errorf("Last() = %q after SetLast(aaa)", got)
 	}
-	if got := ls(t, b.Dir); !slices.Equal(got, []string{".gitignore", buildsDir, lastLink}) {
+	if got := testutil.Ls(t, b.Dir); !slices.Equal(got, []string{".gitignore", buildsDir, lastLink}) {
 		t.Errorf(".kiln holds %q: SetLast left a temporary link", got)
 	}
 
@@ -125,7 +127,7 @@ func TestBuildsCommitLoadLast(t *testing.T) {
 	}
 
 	// A corrupt build.json is an error that says what to do.
-	mkfile(t, filepath.Join(b.Path("bbb"), resultFile), "{")
+	testutil.WriteFile(t, filepath.Join(b.Path("bbb"), ResultFile), "{")
 	ok, err = b.Load("bbb", &r)
 	if ok || err == nil || !strings.Contains(err.Error(), b.Path("bbb")) || !strings.Contains(err.Error(), "remove it") {
 		t.Errorf("Load of a corrupt build = %v, %v", ok, err)
@@ -144,12 +146,12 @@ func TestPrune(t *testing.T) {
 		if _, err := b.Begin(); err != nil {
 			t.Fatal(err)
 		}
-		mkfile(t, filepath.Join(b.Dir, buildsDir, ".tmp-old", "oci", "blobs", "x"), "x")
-		mkfile(t, filepath.Join(b.Dir, buildsDir, "incomplete", "oci", "oci-layout"), layoutFile)
+		testutil.WriteFile(t, filepath.Join(b.Dir, buildsDir, ".tmp-old", "oci", "blobs", "x"), "x")
+		testutil.WriteFile(t, filepath.Join(b.Dir, buildsDir, "incomplete", "oci", "oci-layout"), layout.LayoutFile)
 		return b
 	}
 	builds := func(t *testing.T, b Builds) []string {
-		return ls(t, filepath.Join(b.Dir, buildsDir))
+		return testutil.Ls(t, filepath.Join(b.Dir, buildsDir))
 	}
 
 	tests := []struct {

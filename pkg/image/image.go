@@ -99,7 +99,7 @@ func NewIndex(images []v1.Image, platforms []v1.Platform, annotations map[string
 	adds := make([]mutate.IndexAddendum, len(images))
 	for i, img := range images {
 		p := platforms[i]
-		adds[i] = mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}}
+		adds[i] = mutate.IndexAddendum{Add: plainImage{img}, Descriptor: v1.Descriptor{Platform: &p}}
 	}
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
 	if len(annotations) > 0 {
@@ -132,6 +132,13 @@ func Environment(base, runtimeEnv, configured []string, pathDir, dataPath string
 	}
 	return env
 }
+
+// plainImage is an image whose index entry carries no artifactType: the
+// OCI spec keeps that for artifacts, and go-containerregistry would
+// otherwise copy the config's media type there.
+type plainImage struct{ v1.Image }
+
+func (plainImage) ArtifactType() (string, error) { return "", nil }
 
 // AppendPath returns env with dir added at the end of PATH, setting PATH to
 // DefaultPath plus dir when env has none.

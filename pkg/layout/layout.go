@@ -7,6 +7,7 @@
 package layout
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/pkg/atomicfile"
@@ -30,7 +30,7 @@ const LayoutFile = `{"imageLayoutVersion":"1.0.0"}`
 
 // ErrNotLayout says that a directory holds files but no OCI image layout,
 // which kiln will not write into.
-var ErrNotLayout = errors.New("kiln writes layouts only into new or empty directories, or existing layouts")
+var ErrNotLayout = errors.New("is neither empty nor an OCI image layout; choose a new or empty directory")
 
 // Layout is an OCI image layout directory.
 type Layout struct {
@@ -53,7 +53,7 @@ func CheckDir(dir string) error {
 		return fmt.Errorf("cannot use %s as output: %w", dir, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
-		return fmt.Errorf("%s is neither empty nor an OCI image layout; choose a new or empty directory: %w", dir, ErrNotLayout)
+		return fmt.Errorf("%s %w", dir, ErrNotLayout)
 	}
 	return nil
 }
@@ -132,12 +132,16 @@ type Artifact interface {
 
 // Descriptor returns the index entry of a, named name in the layout.
 func Descriptor(a Artifact, name string) (v1.Descriptor, error) {
-	d, err := partial.Descriptor(a)
-	if err != nil {
-		return v1.Descriptor{}, err
+	d := v1.Descriptor{Annotations: map[string]string{RefNameAnnotation: name}}
+	var err error
+	if d.MediaType, err = a.MediaType(); err != nil {
+		return d, err
 	}
-	d.Annotations = map[string]string{RefNameAnnotation: name}
-	return *d, nil
+	if d.Digest, err = a.Digest(); err != nil {
+		return d, err
+	}
+	d.Size, err = a.Size()
+	return d, err
 }
 
 // Write stores the blobs of a (its manifests, configs and layers) in the
@@ -188,7 +192,7 @@ func (l Layout) Write(a Artifact, from ...blob.Store) error {
 		if err != nil {
 			return err
 		}
-		if _, err := store.WriteBytes(cfg, ""); err != nil {
+		if err := putBytes(store, cfg, from); err != nil {
 			return err
 		}
 	default:
@@ -198,8 +202,16 @@ func (l Layout) Write(a Artifact, from ...blob.Store) error {
 	if err != nil {
 		return err
 	}
-	_, err = store.WriteBytes(m, "")
-	return err
+	return putBytes(store, m, from)
+}
+
+// putBytes makes the blob data available in store.
+func putBytes(store blob.Store, data []byte, from []blob.Store) error {
+	h, n, err := v1.SHA256(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	return putBlob(store, h, n, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, from)
 }
 
 // putBlob makes blob h of size n available in store.

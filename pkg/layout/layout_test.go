@@ -2,6 +2,8 @@ package layout
 
 import (
 	"encoding/json"
+	"errors"
+	"github.com/kiln-build/kiln/internal/testutil"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,29 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-func mkfile(t *testing.T, p, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func ls(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
-}
-
 func TestCheckDir(t *testing.T) {
 	root := t.TempDir()
 	empty := filepath.Join(root, "empty")
@@ -42,12 +21,12 @@ func TestCheckDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	layout := filepath.Join(root, "layout")
-	mkfile(t, filepath.Join(layout, "oci-layout"), layoutFile)
-	mkfile(t, filepath.Join(layout, "index.json"), "{}")
+	testutil.WriteFile(t, filepath.Join(layout, "oci-layout"), LayoutFile)
+	testutil.WriteFile(t, filepath.Join(layout, "index.json"), "{}")
 	other := filepath.Join(root, "other")
-	mkfile(t, filepath.Join(other, "README.md"), "mine")
+	testutil.WriteFile(t, filepath.Join(other, "README.md"), "mine")
 	file := filepath.Join(root, "file")
-	mkfile(t, file, "x")
+	testutil.WriteFile(t, file, "x")
 
 	for _, dir := range []string{filepath.Join(root, "missing"), filepath.Join(root, "missing", "deeper"), empty, layout} {
 		if err := CheckDir(dir); err != nil {
@@ -58,10 +37,13 @@ func TestCheckDir(t *testing.T) {
 	if err == nil {
 		t.Fatalf("CheckDir accepted a directory holding other files")
 	}
-	for _, w := range []string{other, "neither empty nor an OCI image layout", "oci:DIR"} {
+	for _, w := range []string{other, "neither empty nor an OCI image layout", "choose a new or empty directory"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not contain %q", err, w)
 		}
+	}
+	if !errors.Is(err, ErrNotLayout) {
+		t.Errorf("error %q is not ErrNotLayout, for the command line to say which flag to change", err)
 	}
 	if err := CheckDir(file); err == nil || !strings.Contains(err.Error(), file) {
 		t.Errorf("CheckDir of a file = %v, want an error naming it", err)
@@ -95,18 +77,18 @@ func TestLayoutInit(t *testing.T) {
 
 	// Leftovers of an interrupted build go; everything else stays.
 	blobs := l.Blobs().Dir
-	mkfile(t, filepath.Join(blobs, ".tmp-123"), "partial blob")
-	mkfile(t, filepath.Join(blobs, "abc"), "a blob")
-	mkfile(t, filepath.Join(l.Root, ".tmp-index.json-42"), "partial index")
-	mkfile(t, filepath.Join(l.Root, "index.json"), `{"schemaVersion":2}`)
-	mkfile(t, filepath.Join(l.Root, "oci-layout"), `{"imageLayoutVersion":"1.0.0","kept":true}`)
+	testutil.WriteFile(t, filepath.Join(blobs, ".tmp-123"), "partial blob")
+	testutil.WriteFile(t, filepath.Join(blobs, "abc"), "a blob")
+	testutil.WriteFile(t, filepath.Join(l.Root, ".tmp-index.json-42"), "partial index")
+	testutil.WriteFile(t, filepath.Join(l.Root, "index.json"), `{"schemaVersion":2}`)
+	testutil.WriteFile(t, filepath.Join(l.Root, "oci-layout"), `{"imageLayoutVersion":"1.0.0","kept":true}`)
 	if err := l.Init(); err != nil {
 		t.Fatal(err)
 	}
-	if got := ls(t, blobs); !slices.Equal(got, []string{"abc"}) {
+	if got := testutil.Ls(t, blobs); !slices.Equal(got, []string{"abc"}) {
 		t.Errorf("blobs after Init: %q, want [abc]", got)
 	}
-	if got := ls(t, l.Root); !slices.Equal(got, []string{"blobs", "index.json", "oci-layout"}) {
+	if got := testutil.Ls(t, l.Root); !slices.Equal(got, []string{"blobs", "index.json", "oci-layout"}) {
 		t.Errorf("layout after Init: %q", got)
 	}
 	if data, _ := os.ReadFile(filepath.Join(l.Root, "oci-layout")); !strings.Contains(string(data), "kept") {
@@ -183,7 +165,7 @@ func TestPut(t *testing.T) {
 		}
 	}
 	// No temporary files are left next to index.json.
-	if got := ls(t, l.Root); !slices.Equal(got, []string{"index.json"}) {
+	if got := testutil.Ls(t, l.Root); !slices.Equal(got, []string{"index.json"}) {
 		t.Errorf("layout holds %q", got)
 	}
 }
@@ -193,7 +175,7 @@ func TestPutKeepsForeignEntries(t *testing.T) {
 	// An index written by another tool, with an entry without a ref name.
 	foreign := `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` +
 		strings.Repeat("9", 64) + `","size":5}]}`
-	mkfile(t, filepath.Join(l.Root, "index.json"), foreign)
+	testutil.WriteFile(t, filepath.Join(l.Root, "index.json"), foreign)
 	if err := l.Put(desc("api", "a")); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +187,7 @@ func TestPutKeepsForeignEntries(t *testing.T) {
 
 func TestIndexCorrupt(t *testing.T) {
 	l := Layout{Root: t.TempDir()}
-	mkfile(t, filepath.Join(l.Root, "index.json"), "{not json")
+	testutil.WriteFile(t, filepath.Join(l.Root, "index.json"), "{not json")
 	if _, err := l.Index(); err == nil || !strings.Contains(err.Error(), "index.json is not valid") {
 		t.Errorf("Index of a corrupt index.json: %v", err)
 	}

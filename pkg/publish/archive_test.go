@@ -3,7 +3,9 @@ package publish
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
+	"github.com/kiln-build/kiln/internal/testutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -22,6 +24,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/image"
+	kl "github.com/kiln-build/kiln/pkg/layout"
 )
 
 func testImage(t *testing.T, arch string) v1.Image {
@@ -51,8 +57,9 @@ func testImage(t *testing.T, arch string) v1.Image {
 }
 
 // srcLayout writes a layout holding imgs, named img-0, img-1..., as a
-// build folder does, and returns it and their descriptors.
-func srcLayout(t *testing.T, imgs ...v1.Image) (Layout, []v1.Descriptor) {
+// build folder does, and returns it, the images read back from it, and
+// their index entries.
+func srcLayout(t *testing.T, imgs ...v1.Image) (kl.Layout, []Image, []v1.Descriptor) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "src")
 	lp, err := layout.Write(dir, empty.Index)
@@ -60,15 +67,25 @@ func srcLayout(t *testing.T, imgs ...v1.Image) (Layout, []v1.Descriptor) {
 		t.Fatal(err)
 	}
 	for i, img := range imgs {
-		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{RefNameAnnotation: "img-" + string(rune('0'+i))})); err != nil {
+		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{kl.RefNameAnnotation: "img-" + string(rune('0'+i))})); err != nil {
 			t.Fatal(err)
 		}
 	}
-	idx, err := Layout{Root: dir}.Index()
+	src := kl.Layout{Root: dir}
+	idx, err := src.Index()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Layout{Root: dir}, idx.Manifests
+	var images []Image
+	for i, d := range idx.Manifests {
+		idx.Manifests[i].ArtifactType = "" // kiln writes none for images
+		a, err := src.OpenDescriptor(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, Image{Name: d.Annotations[kl.RefNameAnnotation], Artifact: a})
+	}
+	return src, images, idx.Manifests
 }
 
 func digestOf(t *testing.T, x interface{ Digest() (v1.Hash, error) }) v1.Hash {
@@ -80,11 +97,15 @@ func digestOf(t *testing.T, x interface{ Digest() (v1.Hash, error) }) v1.Hash {
 	return h
 }
 
-func TestImport(t *testing.T) {
-	src, descs := srcLayout(t, testImage(t, "amd64"), testImage(t, "arm64"))
-	dst := Layout{Root: filepath.Join(t.TempDir(), "dst")}
-	foreign := desc("other", "a")
-	stale := desc("img-0", "c")
+func TestLayoutPublisher(t *testing.T) {
+	ctx := context.Background()
+	src, images, descs := srcLayout(t, testImage(t, "amd64"), testImage(t, "arm64"))
+	dst := kl.Layout{Root: filepath.Join(t.TempDir(), "dst")}
+	pub := Layout{Dir: dst.Root, From: []blob.Store{src.Blobs()}}
+	foreign := v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: 100, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)},
+		Annotations: map[string]string{kl.RefNameAnnotation: "other"}}
+	stale := foreign
+	stale.Annotations = map[string]string{kl.RefNameAnnotation: "img-0"}
 	if err := dst.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,19 +113,28 @@ func TestImport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := dst.Import(src, descs...); err != nil {
+	locs, err := pub.Publish(ctx, images)
+	if err != nil {
 		t.Fatal(err)
 	}
-	idx := readIndex(t, dst)
+	for i, l := range locs {
+		if want := "oci:" + dst.Root + ":" + images[i].Name; l.Ref != want || l.Kind != KindLayout || l.Image != images[i].Name {
+			t.Errorf("location %d = %+v, want %s", i, l, want)
+		}
+	}
+	idx, err := dst.Index()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(idx.Manifests) != 3 || !reflect.DeepEqual(idx.Manifests[0], foreign) {
-		t.Fatalf("index lists %v, want other, img-0, img-1", refs(idx))
+		t.Fatalf("index lists %v, want other, img-0, img-1", idx.Manifests)
 	}
 	if !reflect.DeepEqual(idx.Manifests[1:], descs) {
 		t.Errorf("index lists %+v, want %+v", idx.Manifests[1:], descs)
 	}
-	srcBlobs := ls(t, src.Blobs().Dir)
-	if len(srcBlobs) == 0 || !slices.Equal(ls(t, dst.Blobs().Dir), srcBlobs) {
-		t.Errorf("dst holds %v, want %v", ls(t, dst.Blobs().Dir), srcBlobs)
+	srcBlobs := testutil.Ls(t, src.Blobs().Dir)
+	if len(srcBlobs) == 0 || !slices.Equal(testutil.Ls(t, dst.Blobs().Dir), srcBlobs) {
+		t.Errorf("dst holds %v, want %v", testutil.Ls(t, dst.Blobs().Dir), srcBlobs)
 	}
 	for _, b := range srcBlobs {
 		a, err := os.Stat(filepath.Join(src.Blobs().Dir, b))
@@ -138,7 +168,7 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dst.Import(src, descs...); err != nil {
+	if _, err := pub.Publish(ctx, images); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(filepath.Join(dst.Root, "index.json"))
@@ -146,9 +176,13 @@ func TestImport(t *testing.T) {
 		t.Errorf("importing again changed index.json:\n%s\nto\n%s", before, after)
 	}
 
-	// Nothing to import from.
-	if err := dst.Import(Layout{Root: filepath.Join(t.TempDir(), "missing")}, descs...); err == nil {
-		t.Error("Import from a missing layout succeeded")
+	// Images whose blobs are gone cannot be published.
+	goneSrc, gone, _ := srcLayout(t, testImage(t, "386"))
+	if err := os.RemoveAll(goneSrc.Blobs().Dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Layout{Dir: filepath.Join(t.TempDir(), "dst2")}).Publish(ctx, gone); err == nil {
+		t.Error("publishing images whose blobs are gone succeeded")
 	}
 }
 
@@ -201,14 +235,19 @@ func untar(t *testing.T, file, dir string) []string {
 var time0 = time.Unix(0, 0)
 
 func TestWriteOCIArchive(t *testing.T) {
+	ctx := context.Background()
 	amd, arm := testImage(t, "amd64"), testImage(t, "arm64")
-	src, descs := srcLayout(t, amd, arm)
+	src, images, descs := srcLayout(t, amd, arm)
 	outDir := filepath.Join(t.TempDir(), "out")
 	file := filepath.Join(outDir, "app.tar")
-	if err := WriteOCIArchive(src, file, descs...); err != nil {
+	locs, err := OCIArchive{File: file}.Publish(ctx, images)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ls(t, outDir); !slices.Equal(got, []string{"app.tar"}) {
+	if locs[1].Ref != "oci-archive:"+file+":img-1" || locs[1].Kind != KindArchive {
+		t.Errorf("location %+v", locs[1])
+	}
+	if got := testutil.Ls(t, outDir); !slices.Equal(got, []string{"app.tar"}) {
 		t.Errorf("%s holds %v, want only app.tar", outDir, got)
 	}
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o644 {
@@ -217,7 +256,7 @@ func TestWriteOCIArchive(t *testing.T) {
 
 	dir := t.TempDir()
 	names := untar(t, file, dir)
-	blobs := ls(t, src.Blobs().Dir)
+	blobs := testutil.Ls(t, src.Blobs().Dir)
 	want := []string{"oci-layout", "index.json", "blobs/", "blobs/sha256/"}
 	for _, b := range blobs {
 		want = append(want, "blobs/sha256/"+b)
@@ -258,7 +297,7 @@ func TestWriteOCIArchive(t *testing.T) {
 
 	// The same images give the same bytes.
 	again := filepath.Join(outDir, "again.tar")
-	if err := WriteOCIArchive(src, again, descs...); err != nil {
+	if _, err := (OCIArchive{File: again}).Publish(ctx, images); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := os.ReadFile(file)
@@ -269,7 +308,7 @@ func TestWriteOCIArchive(t *testing.T) {
 
 	// Only the images asked for are named.
 	one := filepath.Join(outDir, "one.tar")
-	if err := WriteOCIArchive(src, one, descs[1]); err != nil {
+	if _, err := (OCIArchive{File: one}).Publish(ctx, images[1:]); err != nil {
 		t.Fatal(err)
 	}
 	dir = t.TempDir()
@@ -282,23 +321,28 @@ func TestWriteOCIArchive(t *testing.T) {
 	if im, err := idx.IndexManifest(); err != nil || !reflect.DeepEqual(im.Manifests, descs[1:]) {
 		t.Errorf("the archive of one image lists %+v, %v", im, err)
 	}
+	if names := untar(t, one, t.TempDir()); len(names) != 4+4 {
+		t.Errorf("the archive of one image holds %d entries, want its manifest, config and 2 layers: %v", len(names), names)
+	}
 	if err := validate.Index(idx); err != nil {
 		t.Errorf("the archive of one image is not valid: %v", err)
 	}
 }
 
 func TestWriteDockerArchive(t *testing.T) {
+	ctx := context.Background()
 	amd, arm := testImage(t, "amd64"), testImage(t, "arm64")
-	src, descs := srcLayout(t, amd, arm)
+	_, images, _ := srcLayout(t, amd, arm)
+	images[0].Name, images[1].Name = "example.com/team/hello", "hello"
 	file := filepath.Join(t.TempDir(), "images.tar")
-	images := map[string]v1.Hash{
-		"example.com/team/hello:v1": descs[0].Digest,
-		"hello:arm64":               descs[1].Digest,
-	}
-	if err := WriteDockerArchive(src, file, images); err != nil {
+	locs, err := DockerArchive{File: file, Tag: "v1"}.Publish(ctx, images)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for tag, img := range map[string]v1.Image{"example.com/team/hello:v1": amd, "hello:arm64": arm} {
+	if locs[0].Ref != "docker-archive:"+file+":example.com/team/hello:v1" {
+		t.Errorf("location %+v", locs[0])
+	}
+	for tag, img := range map[string]v1.Image{"example.com/team/hello:v1": amd, "hello:v1": arm} {
 		ref, err := name.NewTag(tag)
 		if err != nil {
 			t.Fatal(err)
@@ -336,12 +380,15 @@ func TestWriteDockerArchive(t *testing.T) {
 
 	// Errors before writing leave nothing.
 	bad := filepath.Join(t.TempDir(), "bad.tar")
-	err := WriteDockerArchive(src, bad, map[string]v1.Hash{"Not A Tag": descs[0].Digest})
+	_, err = DockerArchive{File: bad, Tag: "Not A Tag"}.Publish(ctx, images[:1])
 	if err == nil || !strings.Contains(err.Error(), "Not A Tag") {
-		t.Errorf("WriteDockerArchive with an invalid tag = %v", err)
+		t.Errorf("a docker archive with an invalid tag = %v", err)
 	}
-	if err := WriteDockerArchive(src, bad, map[string]v1.Hash{"hello:v1": {Algorithm: "sha256", Hex: strings.Repeat("0", 64)}}); err == nil {
-		t.Error("WriteDockerArchive of an image not in the layout succeeded")
+	idx := image.NewIndex([]v1.Image{amd, arm}, []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}, nil)
+	_, err = DockerArchive{File: bad}.Publish(ctx, []Image{{Name: "multi", Artifact: idx}})
+	var pe *PlatformError
+	if !errors.As(err, &pe) || len(pe.Built) != 2 || pe.Want != "" {
+		t.Errorf("a docker archive of a two-platform image = %v, want a PlatformError", err)
 	}
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {
 		t.Errorf("failed writes created %s", bad)
@@ -349,13 +396,14 @@ func TestWriteDockerArchive(t *testing.T) {
 }
 
 func TestWriteArchivesAtomic(t *testing.T) {
-	src, descs := srcLayout(t, testImage(t, "amd64"))
+	ctx := context.Background()
+	src, images, descs := srcLayout(t, testImage(t, "amd64"))
 	outDir := t.TempDir()
 	file := filepath.Join(outDir, "app.tar")
-	mkfile(t, file, "previous archive")
+	testutil.WriteFile(t, file, "previous archive")
 	check := func(what string) {
 		t.Helper()
-		if got := ls(t, outDir); !slices.Equal(got, []string{"app.tar"}) {
+		if got := testutil.Ls(t, outDir); !slices.Equal(got, []string{"app.tar"}) {
 			t.Errorf("after %s, %s holds %v, want only app.tar", what, outDir, got)
 		}
 		if data, _ := os.ReadFile(file); string(data) != "previous archive" {
@@ -363,74 +411,59 @@ func TestWriteArchivesAtomic(t *testing.T) {
 		}
 	}
 
-	// A blob that cannot be read fails the OCI archive halfway.
-	broken := Layout{Root: filepath.Join(t.TempDir(), "broken")}
+	// A layer that cannot be read fails the archives halfway: a copy of
+	// the layout whose second layer is a directory, then missing.
+	broken := kl.Layout{Root: filepath.Join(t.TempDir(), "broken")}
 	if err := os.MkdirAll(broken.Blobs().Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range ls(t, src.Blobs().Dir) {
-		if err := os.Link(filepath.Join(src.Blobs().Dir, b), filepath.Join(broken.Blobs().Dir, b)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(broken.Blobs().Dir, strings.Repeat("f", 64)), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteOCIArchive(broken, file, descs...); err == nil {
-		t.Fatal("WriteOCIArchive read a directory as a blob")
-	}
-	check("a failed OCI archive")
-
-	// A layer missing from the layout fails the Docker archive halfway.
 	for _, f := range []string{"oci-layout", "index.json"} {
 		data, err := os.ReadFile(filepath.Join(src.Root, f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		mkfile(t, filepath.Join(broken.Root, f), string(data))
+		testutil.WriteFile(t, filepath.Join(broken.Root, f), string(data))
 	}
-	lp, err := layout.FromPath(src.Root)
+	for _, b := range testutil.Ls(t, src.Blobs().Dir) {
+		if err := os.Link(filepath.Join(src.Blobs().Dir, b), filepath.Join(broken.Blobs().Dir, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := broken.OpenDescriptor(descs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := lp.Image(descs[0].Digest)
-	if err != nil {
+	layers, _ := img.(v1.Image).Layers()
+	second := broken.Blobs().Path(digestOf(t, layers[1]))
+	if err := os.Remove(second); err != nil {
 		t.Fatal(err)
 	}
-	layers, _ := img.Layers()
-	if err := os.Remove(broken.Blobs().Path(digestOf(t, layers[1]))); err != nil {
+	if err := os.Mkdir(second, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteDockerArchive(broken, file, map[string]v1.Hash{"hello:v1": descs[0].Digest}); err == nil {
-		t.Fatal("WriteDockerArchive wrote an image with a missing layer")
+	brokenImages := []Image{{Name: "img-0", Artifact: img}}
+	if _, err := (OCIArchive{File: file}).Publish(ctx, brokenImages); err == nil {
+		t.Fatal("an OCI archive read a directory as a blob")
+	}
+	check("a failed OCI archive")
+	if err := os.Remove(second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (DockerArchive{File: file}).Publish(ctx, brokenImages); err == nil {
+		t.Fatal("a docker archive was written with a missing layer")
 	}
 	check("a failed Docker archive")
 
 	// Success replaces the file and leaves nothing else.
-	for _, write := range []func() error{
-		func() error { return WriteOCIArchive(src, file, descs...) },
-		func() error { return WriteDockerArchive(src, file, map[string]v1.Hash{"hello:v1": descs[0].Digest}) },
-	} {
-		if err := write(); err != nil {
+	for _, pub := range []Publisher{OCIArchive{File: file}, DockerArchive{File: file}} {
+		if _, err := pub.Publish(ctx, images); err != nil {
 			t.Fatal(err)
 		}
-		if got := ls(t, outDir); !slices.Equal(got, []string{"app.tar"}) {
+		if got := testutil.Ls(t, outDir); !slices.Equal(got, []string{"app.tar"}) {
 			t.Errorf("after a write, %s holds %v", outDir, got)
 		}
 		if data, _ := os.ReadFile(file); string(data) == "previous archive" {
 			t.Error("a successful write left the old file")
 		}
-	}
-}
-
-// engine writes an executable script called name into dir.
-func engine(t *testing.T, dir, name, script string) {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\nPATH=/usr/bin:/bin\n"+script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, 0o755); err != nil {
-		t.Fatal(err)
 	}
 }

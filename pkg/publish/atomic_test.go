@@ -2,6 +2,7 @@ package publish
 
 import (
 	"errors"
+	"github.com/kiln-build/kiln/internal/testutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,7 +29,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	if got, err := os.ReadFile(p); err != nil || string(got) != "old" {
 		t.Errorf("after a failed write: %q, %v; want the old content", got, err)
 	}
-	if got := ls(t, dir); !slices.Equal(got, []string{"images.tar"}) {
+	if got := testutil.Ls(t, dir); !slices.Equal(got, []string{"images.tar"}) {
 		t.Errorf("after a failed write the directory holds %q", got)
 	}
 	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
