@@ -30,12 +30,6 @@ import (
 	"github.com/kiln-build/kiln/pkg/registry"
 )
 
-func TestMain(m *testing.M) {
-	// Retries of a closed test registry would only slow the tests down.
-	registry.Backoff = remote.Backoff{Duration: 10 * time.Millisecond, Factor: 1, Steps: 1}
-	os.Exit(m.Run())
-}
-
 // testRegistry is an in-process registry on 127.0.0.1 that logs the
 // requests it serves.
 type testRegistry struct {
@@ -118,7 +112,9 @@ func digestOf(t *testing.T, x interface{ Digest() (v1.Hash, error) }) v1.Hash {
 }
 
 func resolver(dir string) *Resolver {
-	return &Resolver{Cache: Cache{Dir: dir}, Registry: registry.Options{Keychain: authn.NewMultiKeychain()}}
+	// Retries of a closed test registry would only slow the tests down.
+	noRetry := &remote.Backoff{Duration: 10 * time.Millisecond, Factor: 1, Steps: 1}
+	return &Resolver{Cache: Cache{Dir: dir}, Registry: registry.Options{Keychain: authn.NewMultiKeychain(), Backoff: noRetry}}
 }
 
 func plats(t *testing.T, list string) []v1.Platform {

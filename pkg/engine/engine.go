@@ -20,9 +20,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// Names are the container engines kiln uses, in the order it looks for
-// them.
-var Names = []string{"podman", "docker"}
+// DefaultNames are the container engines kiln uses, in the order it looks
+// for them: podman, then docker.
+func DefaultNames() []string { return []string{"podman", "docker"} }
 
 // ErrNotFound is returned when no container engine is installed.
 var ErrNotFound = errors.New("neither podman nor docker is installed (not found on PATH)")
@@ -36,10 +36,31 @@ type Engine struct {
 	Env []string
 }
 
+// Finder says where and for which engines Find looks.
+type Finder struct {
+	// Names are the engines kiln accepts, in the order it looks for them;
+	// nil means DefaultNames().
+	Names []string
+	// Env is the environment whose PATH is searched and that the engine
+	// runs in; nil means kiln's.
+	Env []string
+}
+
 // Find returns the engine called name, or with name "" the first of
-// Names that is installed, looking in the PATH of env (nil means kiln's
-// environment).
+// DefaultNames() that is installed, looking in the PATH of env (nil means
+// kiln's environment).
 func Find(name string, env []string) (*Engine, error) {
+	return Finder{Env: env}.Find(name)
+}
+
+// Find returns the engine called name, or with name "" the first of
+// f.Names that is installed.
+func (f Finder) Find(name string) (*Engine, error) {
+	names := f.Names
+	if names == nil {
+		names = DefaultNames()
+	}
+	env := f.Env
 	if env == nil {
 		env = os.Environ()
 	}
@@ -50,8 +71,8 @@ func Find(name string, env []string) (*Engine, error) {
 		}
 	}
 	if name != "" {
-		if !slices.Contains(Names, name) {
-			return nil, fmt.Errorf("engine %q: kiln runs images with %s", name, strings.Join(Names, " or "))
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("engine %q: kiln runs images with %s", name, strings.Join(names, " or "))
 		}
 		p := lookPath(name, path)
 		if p == "" {
@@ -59,7 +80,7 @@ func Find(name string, env []string) (*Engine, error) {
 		}
 		return &Engine{Name: name, Path: p, Env: env}, nil
 	}
-	for _, n := range Names {
+	for _, n := range names {
 		if p := lookPath(n, path); p != "" {
 			return &Engine{Name: n, Path: p, Env: env}, nil
 		}

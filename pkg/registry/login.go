@@ -4,14 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/configfile"
+	"github.com/docker/cli/cli/config/credentials"
 	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 // Login checks username and password against the registry and, if it
@@ -60,13 +66,59 @@ func Login(ctx context.Context, registry, username, password string, o Options) 
 	if server == name.DefaultRegistry {
 		server = authn.DefaultAuthKey
 	}
-	if err := cf.GetCredentialsStore(server).Store(types.AuthConfig{ServerAddress: server, Username: username, Password: password}); err != nil {
-		return "", fmt.Errorf("storing the credentials for %s: %w", reg.RegistryStr(), err)
-	}
-	if err := cf.Save(); err != nil {
-		return "", fmt.Errorf("saving %s: %w", cf.Filename, err)
+	// The store saves the config file (through atomicConfig) if the
+	// credentials changed.
+	if err := credentialsStore(cf, server).Store(types.AuthConfig{ServerAddress: server, Username: username, Password: password}); err != nil {
+		return "", fmt.Errorf("storing the credentials for %s in %s: %w", reg.RegistryStr(), cf.Filename, err)
 	}
 	return cf.Filename, nil
+}
+
+// credentialsStore is cf.GetCredentialsStore(server) saving the config
+// file through atomicfile: the credential helper configured for server
+// (credHelpers, else credsStore), else the config file itself.
+func credentialsStore(cf *configfile.ConfigFile, server string) credentials.Store {
+	file := atomicConfig{cf}
+	helper := cf.CredentialsStore
+	if h, ok := cf.CredentialHelpers[server]; ok {
+		helper = h
+	}
+	if helper != "" {
+		return credentials.NewNativeStore(file, helper)
+	}
+	return credentials.NewFileStore(file)
+}
+
+// atomicConfig is a docker config whose Save replaces the file through
+// atomicfile (docker's own Save neither fsyncs the file nor its directory).
+// Like docker's, it writes through a symbolic link to the file it points
+// at and keeps the mode of the file it replaces (0600 for a new one).
+type atomicConfig struct {
+	*configfile.ConfigFile
+}
+
+func (c atomicConfig) Save() error {
+	if c.Filename == "" {
+		return errors.New("the docker config has no file name")
+	}
+	if err := os.MkdirAll(filepath.Dir(c.Filename), 0o700); err != nil {
+		return err
+	}
+	target := c.Filename
+	if p, err := filepath.EvalSymlinks(target); err == nil {
+		target = p
+	} else if errors.Is(err, fs.ErrNotExist) {
+		// A missing file, or a dangling link: write where it points.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			target = pe.Path
+		}
+	}
+	perm := os.FileMode(0o600)
+	if fi, err := os.Stat(target); err == nil && fi.Mode().IsRegular() {
+		perm = fi.Mode().Perm()
+	}
+	return atomicfile.Write(target, perm, c.SaveToWriter)
 }
 
 // loginError says which registry refused which user, without the advice

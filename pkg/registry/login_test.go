@@ -122,7 +122,7 @@ func TestLogin(t *testing.T) {
 	// kiln's default options find them too: a push works.
 	dir, desc := writeLayout(t, newImage(t, nil, "amd64", 1))
 	repo, _ := name.NewRepository(host + "/team/app")
-	if _, err := Push(ctx, dir, desc, repo, []string{"v1"}, nil, Options{}); err != nil {
+	if _, err := Push(ctx, artifact(t, dir, desc), repo, []string{"v1"}, nil, Options{}); err != nil {
 		t.Errorf("pushing with the stored credentials: %v", err)
 	}
 }

@@ -43,7 +43,6 @@ func TestMain(m *testing.M) {
 	os.Unsetenv("REGISTRY_AUTH_FILE")
 	os.Setenv("XDG_RUNTIME_DIR", dir)
 	os.Setenv("XDG_CONFIG_HOME", dir)
-	Backoff = remote.Backoff{Duration: 10 * time.Millisecond, Factor: 1, Steps: 2}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -51,6 +50,10 @@ func TestMain(m *testing.M) {
 
 // anonymous is a keychain with no credentials.
 var anonymous = authn.NewMultiKeychain()
+
+// fast retries once, quickly: tests of registries that always fail give
+// up at once.
+var fast = &remote.Backoff{Duration: 10 * time.Millisecond, Factor: 1, Steps: 2}
 
 // repoBlobs is a blob store that keeps each repository's blobs apart, as
 // real registries do, so that cross-repository mounts are visible.
@@ -233,6 +236,31 @@ func writeLayout(t *testing.T, x any) (string, v1.Descriptor) {
 	return dir, im.Manifests[0]
 }
 
+// artifact reads the image or index desc of the layout at dir.
+func artifact(t *testing.T, dir string, desc v1.Descriptor) remote.Taggable {
+	t.Helper()
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.MediaType.IsIndex() {
+		a, err := idx.ImageIndex(desc.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a, err := idx.Image(desc.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // checkTags checks that every tag of repo points at d.
 func checkTags(t *testing.T, repo name.Repository, tags []string, d v1.Hash) {
 	t.Helper()
@@ -255,9 +283,9 @@ func TestPushImage(t *testing.T) {
 	repo := reg.repo(t, "team/app")
 	tags := []string{"v1.2.3", "latest", "stable"}
 	ctx := context.Background()
-	o := Options{Keychain: anonymous}
+	o := Options{Keychain: anonymous, Backoff: fast}
 
-	got, err := Push(ctx, dir, desc, repo, tags, nil, o)
+	got, err := Push(ctx, artifact(t, dir, desc), repo, tags, nil, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +310,7 @@ func TestPushImage(t *testing.T) {
 	// Everything is there: pushing again uploads nothing.
 	before := len(reg.requests(http.MethodPost, "/blobs/uploads/", nil))
 	writes := len(reg.requests(http.MethodPut, "/blobs/", nil)) + len(reg.requests(http.MethodPatch, "/blobs/", nil))
-	if _, err := Push(ctx, dir, desc, repo, tags, nil, o); err != nil {
+	if _, err := Push(ctx, artifact(t, dir, desc), repo, tags, nil, o); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(reg.requests(http.MethodPost, "/blobs/uploads/", nil)) - before; n != 0 {
@@ -298,7 +326,7 @@ func TestPushDefaultTag(t *testing.T) {
 	reg := newRegistry(t)
 	dir, desc := writeLayout(t, newImage(t, nil, "arm64", 1))
 	repo := reg.repo(t, "app")
-	if _, err := Push(context.Background(), dir, desc, repo, nil, nil, Options{Keychain: anonymous}); err != nil {
+	if _, err := Push(context.Background(), artifact(t, dir, desc), repo, nil, nil, Options{Keychain: anonymous, Backoff: fast}); err != nil {
 		t.Fatal(err)
 	}
 	checkTags(t, repo, []string{"latest"}, desc.Digest)
@@ -318,7 +346,7 @@ func TestPushIndex(t *testing.T) {
 	repo := reg.repo(t, "team/multi")
 	tags := []string{"v1", "latest"}
 	ctx := context.Background()
-	got, err := Push(ctx, dir, desc, repo, tags, nil, Options{Keychain: anonymous})
+	got, err := Push(ctx, artifact(t, dir, desc), repo, tags, nil, Options{Keychain: anonymous, Backoff: fast})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +370,7 @@ func TestPushIndex(t *testing.T) {
 	}
 
 	before := len(reg.requests(http.MethodPost, "/blobs/uploads/", nil))
-	if _, err := Push(ctx, dir, desc, repo, tags, nil, Options{Keychain: anonymous}); err != nil {
+	if _, err := Push(ctx, artifact(t, dir, desc), repo, tags, nil, Options{Keychain: anonymous, Backoff: fast}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(reg.requests(http.MethodPost, "/blobs/uploads/", nil)) - before; n != 0 {
@@ -387,7 +415,7 @@ func TestPushMounts(t *testing.T) {
 	mounts = append(mounts, Mount{Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}, From: baseRef})
 
 	repo := reg.repo(t, "team/app")
-	if _, err := Push(ctx, dir, desc, repo, []string{"v1"}, mounts, Options{Keychain: anonymous}); err != nil {
+	if _, err := Push(ctx, artifact(t, dir, desc), repo, []string{"v1"}, mounts, Options{Keychain: anonymous, Backoff: fast}); err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range baseLayers {
@@ -420,7 +448,7 @@ func TestPushMounts(t *testing.T) {
 	reg2 := newRegistry(t)
 	repo2 := reg2.repo(t, "lib/base")
 	same := []Mount{{Digest: digest(t, baseLayers[0]), From: repo2.Tag("1.0")}}
-	if _, err := Push(ctx, dir, desc, repo2, []string{"app"}, same, Options{Keychain: anonymous}); err != nil {
+	if _, err := Push(ctx, artifact(t, dir, desc), repo2, []string{"app"}, same, Options{Keychain: anonymous, Backoff: fast}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(reg2.requests(http.MethodPost, "/blobs/uploads/", map[string]string{"mount": digest(t, baseLayers[0]).String(), "from": "lib/base"})); n != 0 {
@@ -469,7 +497,7 @@ func TestPushProgress(t *testing.T) {
 			dir, desc := writeLayout(t, tc.x)
 			ch := make(chan v1.Update)
 			got, _ := drain(ch)
-			_, err := Push(context.Background(), dir, desc, reg.repo(t, tc.name), []string{"a", "b"}, nil, Options{Keychain: anonymous, Updates: ch})
+			_, err := Push(context.Background(), artifact(t, dir, desc), reg.repo(t, tc.name), []string{"a", "b"}, nil, Options{Keychain: anonymous, Backoff: fast, Updates: ch})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -484,6 +512,11 @@ func TestPushProgress(t *testing.T) {
 		})
 	}
 }
+
+// rawOnly has a manifest but is neither an image nor an index.
+type rawOnly struct{}
+
+func (rawOnly) RawManifest() ([]byte, error) { return []byte("{}"), nil }
 
 func TestPushFailureClosesProgress(t *testing.T) {
 	var hits sync.Map
@@ -501,20 +534,24 @@ func TestPushFailureClosesProgress(t *testing.T) {
 	dir, desc := writeLayout(t, img)
 	layers, _ := img.Layers()
 	mounts := []Mount{{Digest: digest(t, layers[0]), From: failingRepo.Tag("base")}}
-	wrong := desc
-	wrong.Digest = v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("1", 64)}
+	// An image whose layers are gone, read from a layout since deleted.
+	goneDir, goneDesc := writeLayout(t, newImage(t, nil, "arm64", 1))
+	gone := artifact(t, goneDir, goneDesc)
+	if err := os.RemoveAll(filepath.Join(goneDir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	good := artifact(t, dir, desc)
 
 	for _, tc := range []struct {
 		name   string
-		dir    string
-		desc   v1.Descriptor
+		art    remote.Taggable
 		repo   name.Repository
 		mounts []Mount
 	}{
-		{"missing layout", filepath.Join(t.TempDir(), "nothing"), desc, reg.repo(t, "app"), nil},
-		{"image not in layout", dir, wrong, reg.repo(t, "app"), nil},
-		{"registry failing", dir, desc, failingRepo, nil},
-		{"registry failing mounts", dir, desc, failingRepo, mounts},
+		{"layers gone", gone, reg.repo(t, "app"), nil},
+		{"neither image nor index", rawOnly{}, reg.repo(t, "app"), nil},
+		{"registry failing", good, failingRepo, nil},
+		{"registry failing mounts", good, failingRepo, mounts},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := make(chan v1.Update)
@@ -522,7 +559,7 @@ func TestPushFailureClosesProgress(t *testing.T) {
 			done := make(chan error, 1)
 			start := time.Now()
 			go func() {
-				_, err := Push(context.Background(), tc.dir, tc.desc, tc.repo, []string{"v1"}, tc.mounts, Options{Keychain: anonymous, Updates: ch})
+				_, err := Push(context.Background(), tc.art, tc.repo, []string{"v1"}, tc.mounts, Options{Keychain: anonymous, Backoff: fast, Updates: ch})
 				done <- err
 			}()
 			select {
@@ -560,7 +597,7 @@ func TestPushUnauthorized(t *testing.T) {
 	repo, _ := name.NewRepository(host + "/team/app")
 	dir, desc := writeLayout(t, newImage(t, nil, "amd64", 1))
 	kc := staticKeychain{authn.FromConfig(authn.AuthConfig{Username: "kiln", Password: password})}
-	_, err := Push(context.Background(), dir, desc, repo, nil, nil, Options{Keychain: kc})
+	_, err := Push(context.Background(), artifact(t, dir, desc), repo, nil, nil, Options{Keychain: kc, Backoff: fast})
 	if err == nil {
 		t.Fatal("Push succeeded with a wrong password")
 	}
@@ -589,7 +626,7 @@ func TestExplain(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 	ctx := context.Background()
 
-	wrong := Options{Keychain: staticKeychain{authn.FromConfig(authn.AuthConfig{Username: "kiln", Password: password})}}
+	wrong := Options{Keychain: staticKeychain{authn.FromConfig(authn.AuthConfig{Username: "kiln", Password: password})}, Backoff: fast}
 	ref, _ := name.ParseReference(host + "/team/app:v1")
 	_, err := remote.Head(ref, wrong.Remote(ctx)...)
 	if err == nil {
@@ -609,7 +646,7 @@ func TestExplain(t *testing.T) {
 		t.Errorf("Explain of a wrapped 401 = %q", e)
 	}
 
-	right := Options{Keychain: staticKeychain{authn.FromConfig(authn.AuthConfig{Username: "kiln", Password: "right"})}}
+	right := Options{Keychain: staticKeychain{authn.FromConfig(authn.AuthConfig{Username: "kiln", Password: "right"})}, Backoff: fast}
 	ref, _ = name.ParseReference(host + "/private/app:v1")
 	_, err = remote.Head(ref, right.Remote(ctx)...)
 	if err == nil {

@@ -25,8 +25,14 @@ import (
 type Options struct {
 	// Insecure allows plain HTTP and unverified TLS, for every registry.
 	Insecure bool
-	// Keychain finds credentials; nil means DefaultKeychain.
+	// Keychain finds credentials; nil means DefaultKeychain().
 	Keychain authn.Keychain
+	// Backoff says how requests that fail transiently (5xx, 408, 429,
+	// connection resets) are retried: Steps is the number of attempts in
+	// all, Duration the wait after the first failure, multiplied by Factor
+	// after each. nil means DefaultBackoff(); Steps below 1 means 1 (no
+	// retry).
+	Backoff *remote.Backoff
 	// Jobs is how many blobs move at once; 0 means 4.
 	Jobs int
 	// Updates, if set, receives upload or download progress.
@@ -40,11 +46,26 @@ type Options struct {
 // the docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json,
 // with its credential helpers) and podman's auth file ($REGISTRY_AUTH_FILE
 // or $XDG_RUNTIME_DIR/containers/auth.json).
-var DefaultKeychain = authn.DefaultKeychain
+func DefaultKeychain() authn.Keychain { return authn.DefaultKeychain }
 
-// Backoff is how transient failures (5xx, connection resets) are retried:
-// 5 tries over about 8 seconds.
-var Backoff = remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 5}
+// DefaultBackoff is how transient failures are retried unless Options say
+// otherwise: 5 attempts in all, waiting about 0.5, 1, 2 and 4 seconds
+// between them (go-containerregistry makes Steps attempts, sleeping
+// between consecutive ones).
+func DefaultBackoff() remote.Backoff {
+	return remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 5}
+}
+
+// backoff is the retry schedule o asks for.
+func (o Options) backoff() remote.Backoff {
+	if o.Backoff == nil {
+		return DefaultBackoff()
+	}
+	b := *o.Backoff
+	// go-containerregistry makes no attempt at all when Steps < 1.
+	b.Steps = max(b.Steps, 1)
+	return b
+}
 
 // nameOptions are how references are parsed.
 func (o Options) nameOptions() []name.Option {
@@ -87,7 +108,7 @@ func (o Options) transport() http.RoundTripper {
 func (o Options) Remote(ctx context.Context) []remote.Option {
 	kc := o.Keychain
 	if kc == nil {
-		kc = DefaultKeychain
+		kc = DefaultKeychain()
 	}
 	jobs := o.Jobs
 	if jobs == 0 {
@@ -97,7 +118,7 @@ func (o Options) Remote(ctx context.Context) []remote.Option {
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
 		remote.WithTransport(o.transport()),
-		remote.WithRetryBackoff(Backoff),
+		remote.WithRetryBackoff(o.backoff()),
 		remote.WithJobs(jobs),
 		remote.WithUserAgent("kiln"),
 	}

@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// Maintained are the CPython minor versions with upstream support (as of
-// this kiln release), oldest first: the default base is the oldest of them
-// that requires-python allows.
-var Maintained = []string{"3.11", "3.12", "3.13", "3.14"}
+// MaintainedVersions returns the CPython minor versions with upstream
+// support (as of this kiln release), oldest first: the default base is the
+// oldest of them that requires-python allows.
+func MaintainedVersions() []string { return []string{"3.11", "3.12", "3.13", "3.14"} }
 
 // DefaultVersion is the Python of the default base when the project sets
 // no requires-python.
@@ -27,10 +27,20 @@ func DefaultBase(requires string) (string, error) {
 
 // DefaultMinor is the Python minor version DefaultBase picks.
 func DefaultMinor(requires string) (string, error) {
+	return DefaultMinorOf(requires, nil)
+}
+
+// DefaultMinorOf is the oldest of the minor versions maintained (oldest
+// first; nil means MaintainedVersions()) that requires allows, or
+// DefaultVersion when requires is empty.
+func DefaultMinorOf(requires string, maintained []string) (string, error) {
 	if strings.TrimSpace(requires) == "" {
 		return DefaultVersion, nil
 	}
-	for _, v := range Maintained {
+	if maintained == nil {
+		maintained = MaintainedVersions()
+	}
+	for _, v := range maintained {
 		ok, err := allowsMinor(requires, v)
 		if err != nil {
 			return "", err
@@ -39,7 +49,7 @@ func DefaultMinor(requires string) (string, error) {
 			return v, nil
 		}
 	}
-	return "", fmt.Errorf("requires-python %q allows none of the maintained Python versions (%s): set base: in kiln.yaml to an image with a Python it allows", requires, strings.Join(Maintained, ", "))
+	return "", fmt.Errorf("requires-python %q allows none of the maintained Python versions (%s): set base: in kiln.yaml to an image with a Python it allows", requires, strings.Join(maintained, ", "))
 }
 
 // allowsMinor reports whether some release of minor version xy (X.Y.0 to
