@@ -3,8 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"

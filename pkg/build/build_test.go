@@ -20,8 +20,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/kiln-build/kiln/internal/testutil"
+	"github.com/kiln-build/kiln/pkg/base"
+	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/build"
-	"github.com/kiln-build/kiln/pkg/output"
+	"github.com/kiln-build/kiln/pkg/buildstore"
+	kl "github.com/kiln-build/kiln/pkg/layout"
+	"github.com/kiln-build/kiln/pkg/plan"
+	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/publish"
 )
 
 // copyExample copies examples/hello into a new directory and returns it.
@@ -46,12 +52,60 @@ func env(extra ...string) []string {
 	return append(out, extra...)
 }
 
-func mustBuild(t *testing.T, opt build.Options) *build.Result {
+// opts are a build's options as the tests write them, as strings the way
+// the command line takes them; Output publishes the images into an OCI
+// layout as kiln build --output oci:DIR does.
+type opts struct {
+	Dir       string
+	Targets   []string
+	Platforms string // comma-separated
+	Base      string
+	Cache     base.Cache
+	Env       []string // nil: env()
+	Output    string   // "oci:DIR", or "" for none
+}
+
+// options are the library's options for o.
+func (o opts) options(t *testing.T) build.Options {
 	t.Helper()
-	if opt.Env == nil {
-		opt.Env = env()
+	bo := build.Options{Plan: plan.Options{Dir: o.Dir, Targets: o.Targets, Base: o.Base, Cache: o.Cache, Env: o.Env}}
+	if bo.Plan.Env == nil {
+		bo.Plan.Env = env()
 	}
-	res, err := build.Build(context.Background(), opt)
+	if o.Platforms != "" {
+		ps, err := platform.Parse(o.Platforms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bo.Plan.Platforms = ps
+	}
+	return bo
+}
+
+// run builds o and publishes it to o.Output.
+func run(t *testing.T, o opts) (*build.Result, error) {
+	t.Helper()
+	ctx := context.Background()
+	res, err := build.Build(ctx, o.options(t))
+	if err != nil || o.Output == "" {
+		return res, err
+	}
+	dir, ok := strings.CutPrefix(o.Output, "oci:")
+	if !ok {
+		t.Fatalf("output %q: the tests publish to oci:DIR only", o.Output)
+	}
+	pub := publish.Layout{Dir: dir, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}}
+	var images []publish.Image
+	for _, img := range res.Images {
+		images = append(images, publish.Image{Name: img.Name, Artifact: img.Artifact})
+	}
+	_, err = pub.Publish(ctx, images)
+	return res, err
+}
+
+func mustBuild(t *testing.T, o opts) *build.Result {
+	t.Helper()
+	res, err := run(t, o)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -79,7 +133,7 @@ func images(t *testing.T, dir, name string) map[string]v1.Image {
 	}
 	out := map[string]v1.Image{}
 	for _, d := range im.Manifests {
-		if d.Annotations[output.RefNameAnnotation] != name {
+		if d.Annotations[kl.RefNameAnnotation] != name {
 			continue
 		}
 		if d.MediaType.IsIndex() {
@@ -144,7 +198,7 @@ func files(t *testing.T, img v1.Image) (map[string][]byte, map[string]*tar.Heade
 func TestBuildHelloMultiPlatform(t *testing.T) {
 	dir := copyExample(t)
 	out := filepath.Join(t.TempDir(), "out")
-	res := mustBuild(t, build.Options{Dir: dir, Output: "oci:" + out, Platforms: "linux/amd64,linux/arm64,linux/arm/v7"})
+	res := mustBuild(t, opts{Dir: dir, Output: "oci:" + out, Platforms: "linux/amd64,linux/arm64,linux/arm/v7"})
 	if len(res.Images) != 1 || res.Images[0].Name != "hello" || len(res.Images[0].Platforms) != 3 {
 		t.Fatalf("unexpected result: %+v", res)
 	}
@@ -231,13 +285,13 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 // two outputs, and expects the same digests.
 func TestReproducible(t *testing.T) {
 	a, b := copyExample(t), copyExample(t)
-	ra := mustBuild(t, build.Options{Dir: a, Output: "oci:" + filepath.Join(t.TempDir(), "a"), Platforms: "linux/amd64,linux/arm64"})
-	rb := mustBuild(t, build.Options{Dir: b, Output: "oci:" + filepath.Join(t.TempDir(), "b"), Platforms: "linux/amd64,linux/arm64"})
+	ra := mustBuild(t, opts{Dir: a, Output: "oci:" + filepath.Join(t.TempDir(), "a"), Platforms: "linux/amd64,linux/arm64"})
+	rb := mustBuild(t, opts{Dir: b, Output: "oci:" + filepath.Join(t.TempDir(), "b"), Platforms: "linux/amd64,linux/arm64"})
 	if ra.Images[0].Digest != rb.Images[0].Digest {
 		t.Fatalf("copies in different directories gave %s and %s", ra.Images[0].Digest, rb.Images[0].Digest)
 	}
 	// The default output (.kiln) gives the same image as oci:DIR.
-	rc := mustBuild(t, build.Options{Dir: a, Platforms: "linux/amd64,linux/arm64"})
+	rc := mustBuild(t, opts{Dir: a, Platforms: "linux/amd64,linux/arm64"})
 	if rc.Images[0].Digest != ra.Images[0].Digest {
 		t.Fatalf(".kiln build gave %s, oci:DIR build %s", rc.Images[0].Digest, ra.Images[0].Digest)
 	}
@@ -246,7 +300,7 @@ func TestReproducible(t *testing.T) {
 func TestSourceDateEpoch(t *testing.T) {
 	dir := copyExample(t)
 	out := filepath.Join(t.TempDir(), "out")
-	res := mustBuild(t, build.Options{Dir: dir, Output: "oci:" + out, Env: env("SOURCE_DATE_EPOCH=1700000000")})
+	res := mustBuild(t, opts{Dir: dir, Output: "oci:" + out, Env: env("SOURCE_DATE_EPOCH=1700000000")})
 	if res.SourceDate != "2023-11-14T22:13:20Z" || res.SourceDateFrom != "SOURCE_DATE_EPOCH" {
 		t.Fatalf("source date %s from %s", res.SourceDate, res.SourceDateFrom)
 	}
@@ -268,7 +322,7 @@ func TestSourceDateEpoch(t *testing.T) {
 // and that each kind of change makes a new one.
 func TestReuseAndRebuild(t *testing.T) {
 	dir := copyExample(t)
-	first := mustBuild(t, build.Options{Dir: dir})
+	first := mustBuild(t, opts{Dir: dir})
 	if first.Reused {
 		t.Fatal("first build claims reuse")
 	}
@@ -282,26 +336,26 @@ func TestReuseAndRebuild(t *testing.T) {
 	if last() != first.Fingerprint {
 		t.Fatalf("last -> %s, want %s", last(), first.Fingerprint)
 	}
-	again := mustBuild(t, build.Options{Dir: dir})
+	again := mustBuild(t, opts{Dir: dir})
 	if !again.Reused || again.Images[0].Digest != first.Images[0].Digest {
 		t.Fatalf("unchanged rebuild: reused=%v digest %s, want reuse of %s", again.Reused, again.Images[0].Digest, first.Images[0].Digest)
 	}
 	ignored := filepath.Join(dir, "README.txt")
 	write(t, ignored, "not part of any build")
-	if r := mustBuild(t, build.Options{Dir: dir}); !r.Reused {
+	if r := mustBuild(t, opts{Dir: dir}); !r.Reused {
 		t.Error("a file no build reads triggered a rebuild")
 	}
 
 	changes := []struct {
 		name   string
 		change func()
-		opt    build.Options
+		opt    opts
 	}{
-		{"source file", func() { write(t, filepath.Join(dir, "extra.go"), "package main\n\nvar extra = 1\n") }, build.Options{}},
-		{"data file", func() { write(t, filepath.Join(dir, "kodata", "greeting.txt"), "changed\n") }, build.Options{}},
-		{"kiln.yaml", func() { write(t, filepath.Join(dir, "kiln.yaml"), "ldflags: [-s, -w]\n") }, build.Options{}},
-		{"environment", func() {}, build.Options{Env: env("SOURCE_DATE_EPOCH=1")}},
-		{"platforms", func() {}, build.Options{Platforms: "linux/arm64"}},
+		{"source file", func() { write(t, filepath.Join(dir, "extra.go"), "package main\n\nvar extra = 1\n") }, opts{}},
+		{"data file", func() { write(t, filepath.Join(dir, "kodata", "greeting.txt"), "changed\n") }, opts{}},
+		{"kiln.yaml", func() { write(t, filepath.Join(dir, "kiln.yaml"), "ldflags: [-s, -w]\n") }, opts{}},
+		{"environment", func() {}, opts{Env: env("SOURCE_DATE_EPOCH=1")}},
+		{"platforms", func() {}, opts{Platforms: "linux/arm64"}},
 	}
 	seen := map[string]bool{first.Images[0].Digest: true}
 	for _, c := range changes {
@@ -343,7 +397,7 @@ user: "1000:1000"
 data: ["assets/site:/srv/site"]
 `)
 	out := filepath.Join(t.TempDir(), "out")
-	res := mustBuild(t, build.Options{Dir: dir, Output: "oci:" + out, Env: env("WHO=world", "SOURCE_DATE_EPOCH=42")})
+	res := mustBuild(t, opts{Dir: dir, Output: "oci:" + out, Env: env("WHO=world", "SOURCE_DATE_EPOCH=42")})
 	if res.Images[0].Name != "example.com/team/greeter" {
 		t.Fatalf("name %q", res.Images[0].Name)
 	}
@@ -377,7 +431,7 @@ data: ["assets/site:/srv/site"]
 	}
 
 	// A flag overrides the file.
-	res = mustBuild(t, build.Options{Dir: dir, Output: "oci:" + out, Platforms: "linux/amd64", Env: env("WHO=world")})
+	res = mustBuild(t, opts{Dir: dir, Output: "oci:" + out, Platforms: "linux/amd64", Env: env("WHO=world")})
 	if got := res.Images[0].Platforms; len(got) != 1 || got[0].Platform != "linux/amd64" {
 		t.Errorf("--platform did not override kiln.yaml: %v", got)
 	}
@@ -391,7 +445,7 @@ func TestSeveralTargets(t *testing.T) {
 	}
 	write(t, filepath.Join(dir, "internal", "lib", "lib.go"), "package lib\n")
 	out := filepath.Join(t.TempDir(), "out")
-	res := mustBuild(t, build.Options{Dir: dir, Targets: []string{"./..."}, Output: "oci:" + out})
+	res := mustBuild(t, opts{Dir: dir, Targets: []string{"./..."}, Output: "oci:" + out})
 	var names []string
 	for _, img := range res.Images {
 		names = append(names, img.Name)
@@ -402,7 +456,7 @@ func TestSeveralTargets(t *testing.T) {
 	}
 	// A second build of one target keeps the other's entry in index.json.
 	write(t, filepath.Join(dir, "cmd", "api", "main.go"), "package main\n\nfunc main() { println(\"api2\") }\n")
-	mustBuild(t, build.Options{Dir: dir, Targets: []string{"example.com/multi/cmd/api"}, Output: "oci:" + out})
+	mustBuild(t, opts{Dir: dir, Targets: []string{"example.com/multi/cmd/api"}, Output: "oci:" + out})
 	images(t, out, "worker")
 	images(t, out, "api")
 }
@@ -411,14 +465,14 @@ func TestTargetsInDifferentModules(t *testing.T) {
 	a, b := copyExample(t), t.TempDir()
 	write(t, filepath.Join(b, "go.mod"), "module example.com/other\n\ngo 1.22\n")
 	write(t, filepath.Join(b, "main.go"), "package main\n\nfunc main() {}\n")
-	_, err := build.Build(context.Background(), build.Options{Targets: []string{a, b}, Env: env()})
+	_, err := run(t, opts{Targets: []string{a, b}, Env: env()})
 	if err == nil || !strings.Contains(err.Error(), "different modules") {
 		t.Fatalf("want a different-modules error, got %v", err)
 	}
 }
 
 func TestHostPlatformDefault(t *testing.T) {
-	res := mustBuild(t, build.Options{Dir: copyExample(t), Output: "oci:" + t.TempDir()})
+	res := mustBuild(t, opts{Dir: copyExample(t), Output: "oci:" + t.TempDir()})
 	if p := res.Images[0].Platforms; len(p) != 1 || p[0].Platform != "linux/"+runtime.GOARCH {
 		t.Fatalf("default platform %v, want linux/%s", p, runtime.GOARCH)
 	}

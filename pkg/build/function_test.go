@@ -48,7 +48,7 @@ func functionProject(t *testing.T) string {
 func TestBuildFunction(t *testing.T) {
 	dir := functionProject(t)
 	out := filepath.Join(t.TempDir(), "out")
-	res := mustBuild(t, build.Options{Dir: dir, Output: "oci:" + out, Platforms: "linux/amd64,linux/arm64,linux/arm/v7"})
+	res := mustBuild(t, opts{Dir: dir, Output: "oci:" + out, Platforms: "linux/amd64,linux/arm64,linux/arm/v7"})
 	if len(res.Images) != 1 || res.Images[0].Name != "greeter" || res.Images[0].Kind != "function" || res.Images[0].Package != "example.com/greeter" {
 		t.Fatalf("result %+v", res.Images)
 	}
@@ -101,19 +101,19 @@ func TestBuildFunction(t *testing.T) {
 // the same digest, though kiln's generated files live in different
 // temporary directories.
 func TestFunctionReproducible(t *testing.T) {
-	a := mustBuild(t, build.Options{Dir: functionProject(t), Output: "oci:" + t.TempDir(), Platforms: "linux/amd64,linux/arm64"})
-	b := mustBuild(t, build.Options{Dir: functionProject(t), Output: "oci:" + t.TempDir(), Platforms: "linux/amd64,linux/arm64"})
+	a := mustBuild(t, opts{Dir: functionProject(t), Output: "oci:" + t.TempDir(), Platforms: "linux/amd64,linux/arm64"})
+	b := mustBuild(t, opts{Dir: functionProject(t), Output: "oci:" + t.TempDir(), Platforms: "linux/amd64,linux/arm64"})
 	if a.Images[0].Digest != b.Images[0].Digest {
 		t.Fatalf("copies gave %s and %s", a.Images[0].Digest, b.Images[0].Digest)
 	}
 	// Reuse works for functions as for apps, and a change rebuilds.
 	dir := functionProject(t)
-	first := mustBuild(t, build.Options{Dir: dir})
-	if again := mustBuild(t, build.Options{Dir: dir}); !again.Reused {
+	first := mustBuild(t, opts{Dir: dir})
+	if again := mustBuild(t, opts{Dir: dir}); !again.Reused {
 		t.Error("an unchanged function was rebuilt")
 	}
 	write(t, filepath.Join(dir, "greeter.go"), strings.Replace(greeter, `"hi"`, `"hello"`, 1))
-	if r := mustBuild(t, build.Options{Dir: dir}); r.Reused || r.Images[0].Digest == first.Images[0].Digest {
+	if r := mustBuild(t, opts{Dir: dir}); r.Reused || r.Images[0].Digest == first.Images[0].Digest {
 		t.Error("a changed function was not rebuilt")
 	}
 }
@@ -134,7 +134,7 @@ func TestKind(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			write(t, filepath.Join(c.dir, "kiln.yaml"), c.yaml)
-			res, err := build.Build(context.Background(), build.Options{Dir: c.dir, Output: "oci:" + t.TempDir(), Env: env()})
+			res, err := run(t, opts{Dir: c.dir, Output: "oci:" + t.TempDir(), Env: env()})
 			if len(c.want) == 0 {
 				if err != nil {
 					t.Fatal(err)
@@ -154,7 +154,7 @@ func TestKind(t *testing.T) {
 	// A library declared a function shows what a function must export.
 	write(t, filepath.Join(fn, "kiln.yaml"), "kind: function\n")
 	write(t, filepath.Join(fn, "greeter.go"), "package greeter\n\nfunc Greet() string { return \"hi\" }\n")
-	_, err := build.Build(context.Background(), build.Options{Dir: fn, Output: "oci:" + t.TempDir(), Env: env()})
+	_, err := run(t, opts{Dir: fn, Output: "oci:" + t.TempDir(), Env: env()})
 	if err == nil || !strings.Contains(err.Error(), "package greeter exports no func Handle or func New") || !strings.Contains(err.Error(), golang.Signatures) {
 		t.Errorf("library declared a function: %v", err)
 	}
@@ -164,12 +164,12 @@ func TestBuildExecutable(t *testing.T) {
 	for _, dir := range []string{copyExample(t), functionProject(t)} {
 		write(t, filepath.Join(dir, "kiln.yaml"), "env:\n  GREETING: hi\n  PATH: /opt/bin\n")
 		bin := t.TempDir()
-		exe, err := build.BuildExecutable(context.Background(), build.Options{Dir: dir, Env: env()}, bin)
+		exe, err := build.BuildExecutable(context.Background(), opts{Dir: dir, Env: env()}.options(t), bin)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi, err := os.Stat(exe.Path); err != nil || fi.Mode()&0o111 == 0 || filepath.Dir(exe.Path) != bin {
-			t.Errorf("%s: binary %s: %v", dir, exe.Path, err)
+		if fi, err := os.Stat(exe.Command[0]); err != nil || fi.Mode()&0o111 == 0 || filepath.Dir(exe.Command[0]) != bin {
+			t.Errorf("%s: binary %s: %v", dir, exe.Command[0], err)
 		}
 		kodata := filepath.Join(dir, "kodata")
 		want := []string{"KILN_DATA_PATH=" + kodata, "KO_DATA_PATH=" + kodata, "GREETING=hi"}
@@ -183,7 +183,7 @@ func TestBuildExecutable(t *testing.T) {
 	for _, name := range []string{"api", "worker"} {
 		write(t, filepath.Join(dir, "cmd", name, "main.go"), "package main\n\nfunc main() {}\n")
 	}
-	_, err := build.BuildExecutable(context.Background(), build.Options{Dir: dir, Targets: []string{"./..."}, Env: env()}, t.TempDir())
+	_, err := build.BuildExecutable(context.Background(), opts{Dir: dir, Targets: []string{"./..."}, Env: env()}.options(t), t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "./... names 2 programs (example.com/multi/cmd/api, example.com/multi/cmd/worker); name one") {
 		t.Errorf("several programs: %v", err)
 	}

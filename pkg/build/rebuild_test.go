@@ -1,7 +1,6 @@
 package build_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log"
@@ -23,7 +22,6 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/kiln-build/kiln/pkg/base"
-	"github.com/kiln-build/kiln/pkg/build"
 )
 
 // age sets the modification time of everything under dir an hour back,
@@ -133,14 +131,14 @@ func main() { fmt.Println(lib.Hello(), dep.Version, version) }
 	goGet(t, dir, goEnv, "example.com/dep@v1.0.0")
 
 	cache := base.Cache{Dir: t.TempDir()}
-	opts := func(extra ...string) build.Options {
-		return build.Options{Dir: dir, Platforms: "linux/amd64", Base: baseRef, Cache: cache, Env: env(append(goEnv, extra...)...)}
+	options := func(extra ...string) opts {
+		return opts{Dir: dir, Platforms: "linux/amd64", Base: baseRef, Cache: cache, Env: env(append(goEnv, extra...)...)}
 	}
 	seen := map[string]string{}
 	var last string
-	step := func(what string, o build.Options, wantNew bool) {
+	step := func(what string, o opts, wantNew bool) {
 		t.Helper()
-		res, err := build.Build(context.Background(), o)
+		res, err := run(t, o)
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -156,57 +154,57 @@ func main() { fmt.Println(lib.Hello(), dep.Version, version) }
 		// Once files are old enough to trust, the same inputs must still
 		// reuse the build through the fast path.
 		age(t, dir)
-		again, err := build.Build(context.Background(), o)
+		again, err := run(t, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !again.Reused || again.Fingerprint != last {
 			t.Errorf("after %s, an unchanged rebuild was not reused", what)
 		}
-		again, _ = build.Build(context.Background(), o)
+		again, _ = run(t, o)
 		if !again.Reused || again.Fingerprint != last {
 			t.Errorf("after %s, a second unchanged rebuild was not reused", what)
 		}
 	}
 
 	age(t, dir)
-	step("first build", opts(), true)
+	step("first build", options(), true)
 
 	write(t, filepath.Join(dir, "README.md"), "docs are not built\n")
 	write(t, filepath.Join(dir, "lib", "lib_test.go"), "package lib\n")
-	step("an ignored file and a test file", opts(), false)
+	step("an ignored file and a test file", options(), false)
 
 	write(t, filepath.Join(dir, "lib", "lib.go"), "package lib\n\nfunc Hello() string { return \"hi\" }\n")
-	step("a source file of an imported package", opts(), true)
+	step("a source file of an imported package", options(), true)
 
 	write(t, filepath.Join(dir, "lib", "lib.go"), "package lib\n\nimport \"example.com/app/lib2\"\n\nfunc Hello() string { return \"hi \" + lib2.Name }\n")
-	step("a new import in an existing file", opts(), true)
+	step("a new import in an existing file", options(), true)
 
 	write(t, filepath.Join(dir, "lib2", "lib2.go"), "package lib2\n\nconst Name = \"lib two\"\n")
-	step("a file of the newly imported package", opts(), true)
+	step("a file of the newly imported package", options(), true)
 
 	write(t, filepath.Join(dir, "lib", "off.go"), "package lib\n\nfunc init() { println(\"now on\") }\n")
-	step("a file whose build constraint no longer leaves it out", opts(), true)
+	step("a file whose build constraint no longer leaves it out", options(), true)
 
 	write(t, filepath.Join(dir, "static", "msg.txt"), "two\n")
-	step("an embedded file", opts(), true)
+	step("an embedded file", options(), true)
 
 	write(t, filepath.Join(dir, "static", "new.txt"), "new\n")
-	step("a new file in an embedded directory", opts(), true)
+	step("a new file in an embedded directory", options(), true)
 
 	goGet(t, dir, goEnv, "example.com/dep@v1.1.0")
-	step("a dependency version", opts(), true)
+	step("a dependency version", options(), true)
 
 	write(t, filepath.Join(dir, "kiln.yaml"), "flags: [-tags=extra]\n")
-	step("a build tag", opts(), true)
+	step("a build tag", options(), true)
 
-	step("an environment variable", opts("GOAMD64=v2"), true)
+	step("an environment variable", options("GOAMD64=v2"), true)
 
 	write(t, filepath.Join(dir, "kiln.yaml"), "flags: [-tags=extra]\nldflags: [\"-X main.version=v2\"]\n")
-	step("ldflags", opts("GOAMD64=v2"), true)
+	step("ldflags", options("GOAMD64=v2"), true)
 
 	pushBase()
-	step("the base image digest", opts("GOAMD64=v2"), true)
+	step("the base image digest", options("GOAMD64=v2"), true)
 }
 
 func goGet(t *testing.T, dir string, goEnv []string, what string) {

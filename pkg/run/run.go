@@ -27,10 +27,10 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/engine"
-	"github.com/kiln-build/kiln/pkg/publish"
 	"github.com/kiln-build/kiln/pkg/plan"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/progress"
+	"github.com/kiln-build/kiln/pkg/publish"
 )
 
 // ContainerPort is the port programs listen on inside the container:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/plan"
 )
 
 func goCmd(t *testing.T, dir string, args ...string) {
@@ -56,12 +57,12 @@ func TestInit(t *testing.T) {
 				t.Errorf(".gitignore: %q", gitignore)
 			}
 			cfg, err := config.Load(dir)
-			if err != nil || cfg.Kind != c.kind {
+			if err != nil || string(cfg.Kind) != c.kind {
 				t.Errorf("kiln.yaml: kind %q, %v", cfg.Kind, err)
 			}
 			goCmd(t, dir, "vet", "./...")
 			goCmd(t, dir, "test", "./...")
-			res2, err := build.Build(context.Background(), build.Options{Dir: dir, Output: "oci:" + t.TempDir()})
+			res2, err := build.Build(context.Background(), build.Options{Plan: plan.Options{Dir: dir}})
 			if err != nil {
 				t.Fatal(err)
 			}

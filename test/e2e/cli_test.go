@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/internal/testutil"
-	"github.com/kiln-build/kiln/pkg/output"
+	"github.com/kiln-build/kiln/pkg/lock"
 )
 
 var refLine = regexp.MustCompile(`^oci:(\S+):hello@(sha256:[0-9a-f]{64})$`)
@@ -94,7 +94,7 @@ func assertPreviousIntact(t *testing.T, dir, fp string) {
 	validateLayout(t, filepath.Join(dir, ".kiln", "builds", fp, "oci"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	release, err := output.Lock(ctx, filepath.Join(dir, ".kiln"), nil)
+	release, err := lock.Lock(ctx, filepath.Join(dir, ".kiln"), nil)
 	if err != nil {
 		t.Fatalf("the lock on .kiln is still held after kiln exited: %v", err)
 	}
@@ -236,7 +236,7 @@ func chownTree(root string, uid, gid int) error {
 // and checks that kiln waits, says so, and finishes once it is released.
 func TestSecondBuildWaits(t *testing.T) {
 	dir := example(t)
-	release, err := output.Lock(context.Background(), filepath.Join(dir, ".kiln"), nil)
+	release, err := lock.Lock(context.Background(), filepath.Join(dir, ".kiln"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

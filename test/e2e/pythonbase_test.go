@@ -25,7 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/kiln-build/kiln/pkg/output"
+	kl "github.com/kiln-build/kiln/pkg/layout"
+	"github.com/kiln-build/kiln/pkg/lock"
 )
 
 // pythonBaseKey names the cached rootfs; change it when the recipe in
@@ -64,7 +65,7 @@ func pythonBaseRootfs(t *testing.T) pythonRootfs {
 	cache := testCacheDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	release, err := output.Lock(ctx, cache, func() { t.Logf("waiting for another test process making the Python base in %s", cache) })
+	release, err := lock.Lock(ctx, cache, func() { t.Logf("waiting for another test process making the Python base in %s", cache) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func layoutImage(t *testing.T, dir, name, arch string) v1.Image {
 		t.Fatal(err)
 	}
 	for _, d := range im.Manifests {
-		if d.Annotations[output.RefNameAnnotation] != name {
+		if d.Annotations[kl.RefNameAnnotation] != name {
 			continue
 		}
 		if !d.MediaType.IsIndex() {
