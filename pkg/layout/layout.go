@@ -130,7 +130,8 @@ type Artifact interface {
 	RawManifest() ([]byte, error)
 }
 
-// Descriptor returns the index entry of a, named name in the layout.
+// Descriptor returns the index entry of a, named name in the layout; an
+// image's entry says its platform.
 func Descriptor(a Artifact, name string) (v1.Descriptor, error) {
 	d := v1.Descriptor{Annotations: map[string]string{RefNameAnnotation: name}}
 	var err error
@@ -140,8 +141,17 @@ func Descriptor(a Artifact, name string) (v1.Descriptor, error) {
 	if d.Digest, err = a.Digest(); err != nil {
 		return d, err
 	}
-	d.Size, err = a.Size()
-	return d, err
+	if d.Size, err = a.Size(); err != nil {
+		return d, err
+	}
+	if img, ok := a.(v1.Image); ok {
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			return d, err
+		}
+		d.Platform = cfg.Platform()
+	}
+	return d, nil
 }
 
 // Write stores the blobs of a (its manifests, configs and layers) in the

@@ -132,3 +132,18 @@ func TestPluggedRuntime(t *testing.T) {
 		t.Errorf("all platforms without a base: %v", err)
 	}
 }
+
+// Keys of the Go runtime in a Python project's kiln.yaml are errors that
+// name the key, not settings silently ignored.
+func TestPythonProjectRefusesGoKeys(t *testing.T) {
+	for _, key := range []string{"ldflags: [-s]", "flags: [-tags=x]", "buildEnv: {A: b}"} {
+		dir := t.TempDir()
+		testutil.WriteFile(t, filepath.Join(dir, "pyproject.toml"), "[project]\nname = \"app\"\n")
+		testutil.WriteFile(t, filepath.Join(dir, "kiln.yaml"), "kind: function\n"+key+"\n")
+		name, _, _ := strings.Cut(key, ":")
+		_, err := New(context.Background(), Options{Dir: dir, WorkDir: t.TempDir(), Env: []string{}})
+		if err == nil || !strings.Contains(err.Error(), "kiln.yaml:2: "+name+" is not used by the python runtime") {
+			t.Errorf("%s in a Python project: %v", name, err)
+		}
+	}
+}

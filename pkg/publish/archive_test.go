@@ -77,15 +77,22 @@ func srcLayout(t *testing.T, imgs ...v1.Image) (kl.Layout, []Image, []v1.Descrip
 		t.Fatal(err)
 	}
 	var images []Image
-	for i, d := range idx.Manifests {
-		idx.Manifests[i].ArtifactType = "" // kiln writes none for images
+	var descs []v1.Descriptor
+	for _, d := range idx.Manifests {
 		a, err := src.OpenDescriptor(d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		images = append(images, Image{Name: d.Annotations[kl.RefNameAnnotation], Artifact: a})
+		name := d.Annotations[kl.RefNameAnnotation]
+		images = append(images, Image{Name: name, Artifact: a})
+		// kiln's entries carry an image's platform and no artifactType.
+		kd, err := kl.Descriptor(a, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		descs = append(descs, kd)
 	}
-	return src, images, idx.Manifests
+	return src, images, descs
 }
 
 func digestOf(t *testing.T, x interface{ Digest() (v1.Hash, error) }) v1.Hash {

@@ -45,9 +45,9 @@ func TestFindEngine(t *testing.T) {
 		{"docker chosen", both, "docker", filepath.Join(both, "docker")},
 		{"non-executable file skipped", notExec + ":" + dockerOnly, "", filepath.Join(dockerOnly, "docker")},
 		{"relative PATH entries ignored", ".:" + none, "", "neither is installed"},
-		{"none", none, "", "neither is installed (not found on PATH): install one of them (e.g. apt-get install podman), or use kiln run --host"},
+		{"none", none, "", "neither is installed (not found on PATH): install one of them (e.g. apt-get install podman), or run the program directly on this machine"},
 		{"chosen but missing", dockerOnly, "podman", "podman is not installed (not found on PATH)"},
-		{"unknown engine", both, "lxc", `--engine "lxc": kiln runs images with podman or docker`},
+		{"unknown engine", both, "lxc", `engine "lxc": kiln runs images with podman or docker`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -88,7 +88,7 @@ func TestPickPort(t *testing.T) {
 	}
 	defer busy.Close()
 	busyPort := busy.Addr().(*net.TCPAddr).Port
-	if _, err := pickPort(busyPort); err == nil || !strings.Contains(err.Error(), "is in use; choose another port") {
+	if _, err := pickPort(busyPort); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("127.0.0.1:%d is in use", busyPort)) || !errors.Is(err, ErrPortInUse) {
 		t.Errorf("pickPort(%d) of a port in use: %v", busyPort, err)
 	}
 	if _, err := pickPort(70000); err == nil {
@@ -246,7 +246,7 @@ func TestRunHostExit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "quits exited with exit status 3") {
 		t.Fatalf("Run = %v", err)
 	}
-	if err := Run(context.Background(), Options{Dir: dir, Host: true, RunEnv: []string{"NOEQUALS"}}); err == nil || !strings.Contains(err.Error(), `--env "NOEQUALS": write KEY=VALUE`) {
+	if err := Run(context.Background(), Options{Dir: dir, Host: true, RunEnv: []string{"NOEQUALS"}}); err == nil || !strings.Contains(err.Error(), `environment variable "NOEQUALS": write KEY=VALUE`) {
 		t.Errorf("bad env: %v", err)
 	}
 }

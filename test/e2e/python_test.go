@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -193,6 +194,7 @@ func TestPython(t *testing.T) {
 	t.Run("layers", func(t *testing.T) { testPythonLayers(t, e) })
 	t.Run("function", func(t *testing.T) { testPythonFunction(t, e, pm) })
 	t.Run("errors", func(t *testing.T) { testPythonErrors(t, e) })
+	t.Run("declared kind", func(t *testing.T) { testPythonDeclaredKind(t, e) })
 	t.Run("starters", func(t *testing.T) { testPythonStarters(t, e, pm) })
 }
 
@@ -563,6 +565,40 @@ func testPythonErrors(t *testing.T, e *pyEnv) {
 		t.Errorf("a base whose Python requires-python refuses: exit %d\n%s", r.code, r.stderr)
 	}
 	t.Logf("requires-python:\n%s", r.stderr)
+}
+
+// testPythonDeclaredKind: kind: in kiln.yaml decides between a project's
+// app and its function, --json reports it, and a Go-only key is refused
+// by name.
+func testPythonDeclaredKind(t *testing.T, e *pyEnv) {
+	for _, kind := range []string{"function", "app"} {
+		dir := e.project(t, map[string]string{
+			"kiln.yaml":      "base: " + e.base + "\nkind: " + kind + "\n",
+			"pyproject.toml": "[project]\nname = \"both\"\n",
+			"main.py":        "print('app')\n",
+			"function.py":    "def handle(request):\n    return 'fn'\n",
+		})
+		out := filepath.Join(tempDir(t), "out")
+		r := e.mustKiln(t, dir, "build", "-q", "--json", "--platform", "linux/amd64", "--output", "oci:"+out)
+		var res struct{ Images []struct{ Kind string } }
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || len(res.Images) != 1 || res.Images[0].Kind != kind {
+			t.Errorf("kind: %s: --json says %+v (%v)\n%s", kind, res.Images, err, r.stdout)
+		}
+		cfg, _ := layoutImage(t, out, "both", "amd64").ConfigFile()
+		isFunction := strings.Contains(strings.Join(cfg.Config.Entrypoint, " "), "kiln_function.py")
+		if isFunction != (kind == "function") {
+			t.Errorf("kind: %s: entrypoint %q", kind, cfg.Config.Entrypoint)
+		}
+	}
+	dir := e.project(t, map[string]string{
+		"kiln.yaml":      "base: " + e.base + "\nldflags: [-s, -w]\n",
+		"pyproject.toml": "[project]\nname = \"app\"\n",
+		"main.py":        "print('app')\n",
+	})
+	r := e.kiln(t, dir, "build", "-q")
+	if r.code == 0 || !strings.Contains(r.stderr, "kiln.yaml:2: ldflags is not used by the python runtime") {
+		t.Errorf("ldflags in a Python project: exit %d\n%s", r.code, r.stderr)
+	}
 }
 
 // testPythonStarters: both starters of kiln init build and serve HTTP on

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -539,6 +540,28 @@ func TestArchivesAndLoad(t *testing.T) {
 	}
 	if out := pm.run("images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, "hello:loaded") {
 		t.Errorf("podman images after --load: %q", out)
+	}
+
+	// A multi-platform build loads the image for this machine's platform.
+	host := "linux/" + runtime.GOARCH
+	other := "linux/arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "linux/amd64"
+	}
+	multiLoad := kiln(t, dir, penv, "build", "-q", "--json", "--load", "-t", "multi", "--platform", other+","+host)
+	if multiLoad.code != 0 {
+		t.Fatalf("--load of a two-platform build: %s", multiLoad.stderr)
+	}
+	var res struct {
+		Images []struct {
+			Loaded string
+		}
+	}
+	if err := json.Unmarshal([]byte(multiLoad.stdout), &res); err != nil || len(res.Images) != 1 || res.Images[0].Loaded != "podman" {
+		t.Fatalf("--json after --load: %v %s", err, multiLoad.stdout)
+	}
+	if arch := strings.TrimSpace(pm.run("image", "inspect", "--format", "{{.Architecture}}", "hello:multi")); arch != runtime.GOARCH {
+		t.Errorf("podman holds hello:multi for %q, want this machine's %s", arch, runtime.GOARCH)
 	}
 
 	// No engine on PATH: only go and git are there.
