@@ -115,6 +115,13 @@ func (s Store) Link(src Store, h v1.Hash) error {
 		return err
 	}
 	defer r.Close()
+	return s.Put(h, r)
+}
+
+// Put stores what r reads as the blob h, verifying that it hashes to h.
+// Content that hashes to something else is an error (it is stored under
+// its own digest, which names it correctly, and nothing refers to it).
+func (s Store) Put(h v1.Hash, r io.Reader) error {
 	w, err := s.Create()
 	if err != nil {
 		return err

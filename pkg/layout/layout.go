@@ -239,20 +239,7 @@ func putBlob(store blob.Store, h v1.Hash, n int64, open func() (io.ReadCloser, e
 		return err
 	}
 	defer r.Close()
-	w, err := store.Create()
-	if err != nil {
-		return err
-	}
-	defer w.Abort()
-	if _, err := io.Copy(w, r); err != nil {
-		return err
-	}
-	got, _, err := w.Commit()
-	if err == nil && got != h {
-		os.Remove(store.Path(got))
-		err = fmt.Errorf("its content hashes to %s", got)
-	}
-	return err
+	return store.Put(h, r)
 }
 
 // Open returns the image or index named name in the layout.

@@ -112,20 +112,12 @@ func (p *Plan) Close() {
 }
 
 func (opt *Options) setDefaults() error {
-	if opt.Dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		opt.Dir = wd
+	// "" is the current directory.
+	abs, err := filepath.Abs(opt.Dir)
+	if err != nil {
+		return err
 	}
-	if !filepath.IsAbs(opt.Dir) {
-		abs, err := filepath.Abs(opt.Dir)
-		if err != nil {
-			return err
-		}
-		opt.Dir = abs
-	}
+	opt.Dir = abs
 	if opt.Env == nil {
 		opt.Env = os.Environ()
 	}

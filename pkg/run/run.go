@@ -78,13 +78,12 @@ type Started struct {
 }
 
 func (opt *Options) setDefaults() error {
-	if opt.Dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		opt.Dir = wd
+	// "" is the current directory.
+	dir, err := filepath.Abs(opt.Dir)
+	if err != nil {
+		return err
 	}
+	opt.Dir = dir
 	if opt.Env == nil {
 		opt.Env = os.Environ()
 	}
