@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kiln-build/kiln/pkg/base"
 	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/image"
@@ -57,10 +58,14 @@ type Result struct {
 	Reused bool `json:"reused"`
 	// SourceDate is the time stamped on the images, and SourceDateFrom
 	// says where it came from.
-	SourceDate     string     `json:"sourceDate"`
-	SourceDateFrom string     `json:"sourceDateFrom"`
-	Base           *BaseImage `json:"base,omitempty"`
-	Images         []Image    `json:"images"`
+	SourceDate     string `json:"sourceDate"`
+	SourceDateFrom string `json:"sourceDateFrom"`
+	// Base is the base of every image, when they share one (each image
+	// names its own).
+	Base   *BaseImage `json:"base,omitempty"`
+	Images []Image    `json:"images"`
+	// Naming is kiln.yaml's naming strategy, for pushing.
+	Naming string `json:"naming,omitempty"`
 }
 
 // BaseImage is the base the images were built on.
@@ -89,6 +94,8 @@ type Image struct {
 	Pushed string `json:"pushed,omitempty"`
 	// Loaded is the engine the image was loaded into.
 	Loaded string `json:"loaded,omitempty"`
+	// Base is the base the image was built on, nil for none.
+	Base *BaseImage `json:"base,omitempty"`
 	// Artifact is the image (v1.Image) or index (v1.ImageIndex), read
 	// from the build's layout.
 	Artifact layout.Artifact `json:"-"`
@@ -202,58 +209,67 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	}
 	pl, rep, store := b.plan, b.rep, lay.Blobs()
 	src := pl.Project.Source
-	res := &Result{SourceDate: src.Date.Format(time.RFC3339), SourceDateFrom: src.DateFrom}
+	res := &Result{SourceDate: src.Date.Format(time.RFC3339), SourceDateFrom: src.DateFrom, Naming: pl.Project.Config.Naming}
 	// On an empty base, a system layer makes the image usable; a base
 	// brings its own users and certificates, which kiln must not replace.
 	var system []mutate.Addendum
-	if pl.Base == nil {
-		step := rep.Start("certificates and users layer", 0)
-		sys, err := layer.Write(ctx, store, layer.System(), b.layerOpt)
-		step.Done(err)
-		if err != nil {
-			return nil, err
-		}
-		system = []mutate.Addendum{{Layer: sys, History: runtime.History(b.layerOpt, "kiln: CA certificates, /etc/passwd, /etc/group", "Mozilla roots at "+layer.CertsPath+"; users root and nonroot (65532)")}}
-	} else {
-		res.Base = &BaseImage{Name: pl.Base.Name, Digest: pl.Base.Digest.String()}
-		seen := map[v1.Hash]bool{}
-		for _, img := range pl.Base.Images {
-			step := rep.Start("fetching base layers for "+img.Platform.String(), 0)
-			err := pl.Resolver.Fetch(ctx, img)
+	bases := map[*base.Base]*BaseImage{}
+	for _, t := range pl.Targets {
+		switch {
+		case t.Base == nil && system == nil:
+			step := rep.Start("certificates and users layer", 0)
+			sys, err := layer.Write(ctx, store, layer.System(), b.layerOpt)
 			step.Done(err)
 			if err != nil {
 				return nil, err
 			}
-			m, err := img.Image.Manifest()
+			system = []mutate.Addendum{{Layer: sys, History: runtime.History(b.layerOpt, "kiln: CA certificates, /etc/passwd, /etc/group", "Mozilla roots at "+layer.CertsPath+"; users root and nonroot (65532)")}}
+		case t.Base != nil && bases[t.Base] == nil:
+			bi, err := b.fetchBase(ctx, t.Base)
 			if err != nil {
 				return nil, err
 			}
-			for _, l := range m.Layers {
-				if !seen[l.Digest] {
-					seen[l.Digest] = true
-					res.Base.Layers = append(res.Base.Layers, l.Digest.String())
-				}
-			}
+			bases[t.Base] = bi
 		}
 	}
-	var descs []v1.Descriptor
-	for _, t := range pl.Targets {
-		shared := slices.Clone(system)
-		if t.Data.Tree != nil {
-			step := rep.Start("data layer for "+t.ImageName, t.Data.Tree.ContentSize())
-			lopt := b.layerOpt
-			lopt.Progress = step.Add
-			dl, err := layer.Write(ctx, store, t.Data.Tree, lopt)
-			step.Done(err)
-			if err != nil {
-				return nil, err
+	if len(bases) == 1 && system == nil {
+		for _, bi := range bases {
+			res.Base = bi
+		}
+	}
+	// Programs build concurrently, a few at a time (each builds its
+	// platforms concurrently too); they are written in order.
+	imgs := make([]*Image, len(pl.Targets))
+	artifacts := make([]layout.Artifact, len(pl.Targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(2, goruntime.NumCPU()/2))
+	for i, t := range pl.Targets {
+		g.Go(func() (err error) {
+			var shared []mutate.Addendum
+			if t.Base == nil {
+				shared = slices.Clone(system)
 			}
-			shared = append(shared, mutate.Addendum{Layer: dl, History: runtime.History(b.layerOpt, "kiln: data "+strings.Join(t.Data.Doc, ", "), "data directories")})
-		}
-		img, artifact, err := b.buildTarget(ctx, store, t, shared)
-		if err != nil {
-			return nil, err
-		}
+			if t.Data.Tree != nil {
+				step := rep.Start("data layer for "+t.ImageName, t.Data.Tree.ContentSize())
+				lopt := b.layerOpt
+				lopt.Progress = step.Add
+				dl, err := layer.Write(gctx, store, t.Data.Tree, lopt)
+				step.Done(err)
+				if err != nil {
+					return err
+				}
+				shared = append(shared, mutate.Addendum{Layer: dl, History: runtime.History(b.layerOpt, "kiln: data "+strings.Join(t.Data.Doc, ", "), "data directories")})
+			}
+			imgs[i], artifacts[i], err = b.buildTarget(gctx, store, t, shared)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var descs []v1.Descriptor
+	for i, t := range pl.Targets {
+		img, artifact := imgs[i], artifacts[i]
 		var from []blob.Store
 		if pl.Resolver != nil {
 			from = append(from, pl.Resolver.Cache.Blobs())
@@ -266,6 +282,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 			return nil, err
 		}
 		img.Digest, img.MediaType = d.Digest.String(), string(d.MediaType)
+		img.Base = bases[t.Base]
 		res.Images = append(res.Images, *img)
 		descs = append(descs, d)
 	}
@@ -275,14 +292,38 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	return res, nil
 }
 
+// fetchBase fetches the layers of base bs for every platform.
+func (b *builder) fetchBase(ctx context.Context, bs *base.Base) (*BaseImage, error) {
+	bi := &BaseImage{Name: bs.Name, Digest: bs.Digest.String()}
+	seen := map[v1.Hash]bool{}
+	for _, img := range bs.Images {
+		step := b.rep.Start("fetching base layers for "+img.Platform.String(), 0)
+		err := b.plan.Resolver.Fetch(ctx, img)
+		step.Done(err)
+		if err != nil {
+			return nil, err
+		}
+		m, err := img.Image.Manifest()
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range m.Layers {
+			if !seen[l.Digest] {
+				seen[l.Digest] = true
+				bi.Layers = append(bi.Layers, l.Digest.String())
+			}
+		}
+	}
+	return bi, nil
+}
+
 // buildTarget builds one program for every platform, concurrently but no
 // more at once than there are cores: an image, or an index of them.
 func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum) (*Image, layout.Artifact, error) {
-	pl := b.plan
-	images := make([]v1.Image, len(pl.Platforms))
+	images := make([]v1.Image, len(t.Platforms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(goruntime.NumCPU())
-	for i, p := range pl.Platforms {
+	for i, p := range t.Platforms {
 		g.Go(func() error {
 			step := b.rep.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
 			img, err := b.buildPlatform(gctx, store, t, shared, i)
@@ -295,7 +336,7 @@ func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Tar
 		return nil, nil, err
 	}
 	img := &Image{Name: t.ImageName, Package: t.ID(), Kind: string(t.Kind())}
-	for i, p := range pl.Platforms {
+	for i, p := range t.Platforms {
 		d, err := images[i].Digest()
 		if err != nil {
 			return nil, nil, err
@@ -306,16 +347,16 @@ func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Tar
 		return img, images[0], nil
 	}
 	var annotations map[string]string
-	if pl.Base != nil {
-		annotations = baseAnnotations(pl.Base.Name, pl.Base.Digest)
+	if t.Base != nil {
+		annotations = baseAnnotations(t.Base.Name, t.Base.Digest)
 	}
-	return img, image.NewIndex(images, pl.Platforms, annotations), nil
+	return img, image.NewIndex(images, t.Platforms, annotations), nil
 }
 
 // buildPlatform builds the image of t for the i-th platform.
 func (b *builder) buildPlatform(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum, i int) (v1.Image, error) {
 	pl := b.plan
-	p := pl.Platforms[i]
+	p := t.Platforms[i]
 	c, err := t.Build(ctx, store, p, b.layerOpt)
 	if err != nil {
 		return nil, err
@@ -331,8 +372,8 @@ func (b *builder) buildPlatform(ctx context.Context, store blob.Store, t *plan.T
 		Ports:      t.Ports,
 	}
 	var baseImage v1.Image
-	if pl.Base != nil {
-		bi := pl.Base.Images[i]
+	if t.Base != nil {
+		bi := t.Base.Images[i]
 		baseImage = bi.Image
 		bc, err := bi.Image.ConfigFile()
 		if err != nil {
@@ -341,7 +382,7 @@ func (b *builder) buildPlatform(ctx context.Context, store blob.Store, t *plan.T
 		spec.User = t.ImageUser(&bc.Config)
 		spec.Env = image.Environment(bc.Config.Env, c.Env, t.Env, c.PathDir, plan.DataPath)
 		spec.WorkingDir = cmp.Or(c.WorkingDir, bc.Config.WorkingDir, "/")
-		spec.Annotations = baseAnnotations(pl.Base.Name, bi.Digest)
+		spec.Annotations = baseAnnotations(t.Base.Name, bi.Digest)
 	}
 	return image.New(baseImage, append(slices.Clone(shared), c.Layers...), spec)
 }
@@ -361,30 +402,30 @@ func baseAnnotations(name string, digest v1.Hash) map[string]string {
 func (b *builder) fingerprint(ctx context.Context) (string, error) {
 	pl := b.plan
 	h := sha256.New()
-	var platforms []string
-	for _, p := range pl.Platforms {
-		platforms = append(platforms, p.String())
-	}
-	fmt.Fprintf(h, "kiln %s\ndate %d\nplatforms %q\ncompression %s\n", Version(), pl.Project.Source.Date.Unix(), platforms, b.layerOpt.Compression)
-	if pl.Base != nil {
-		fmt.Fprintf(h, "base %s %s\n", pl.Base.Name, pl.Base.Digest)
-		for _, img := range pl.Base.Images {
-			fmt.Fprintf(h, "base image %s %s\n", img.Platform.String(), img.Digest)
-		}
-	}
+	fmt.Fprintf(h, "kiln %s\ndate %d\ncompression %s\n", Version(), pl.Project.Source.Date.Unix(), b.layerOpt.Compression)
 	for _, t := range pl.Targets {
-		fmt.Fprintf(h, "target %s %s %s\nenv %q\nlabels %q\nports %q\nuser %s\n", t.ImageName, t.ID(), t.Kind(), t.Env, sortedPairs(t.Labels), t.Ports, t.User)
+		var platforms []string
+		for _, p := range t.Platforms {
+			platforms = append(platforms, p.String())
+		}
+		fmt.Fprintf(h, "target %s %s %s\nplatforms %q\nenv %q\nlabels %q\nports %q\nuser %s\n", t.ImageName, t.ID(), t.Kind(), platforms, t.Env, sortedPairs(t.Labels), t.Ports, t.User)
+		if t.Base != nil {
+			fmt.Fprintf(h, "base %s %s\n", t.Base.Name, t.Base.Digest)
+			for _, img := range t.Base.Images {
+				fmt.Fprintf(h, "base image %s %s\n", img.Platform.String(), img.Digest)
+			}
+		}
 		if t.Data.Tree != nil {
 			if err := t.Data.Tree.Fingerprint(h, pl.Project.Hashes.Sum); err != nil {
 				return "", err
 			}
 		}
-		parts := make([]strings.Builder, len(pl.Platforms))
+		parts := make([]strings.Builder, len(t.Platforms))
 		// Not errgroup.WithContext: a runtime may start work here that
 		// outlives the fingerprint (a speculative compile).
 		var g errgroup.Group
 		g.SetLimit(goruntime.NumCPU())
-		for i, p := range pl.Platforms {
+		for i, p := range t.Platforms {
 			g.Go(func() error { return t.Fingerprint(ctx, &parts[i], p) })
 		}
 		if err := g.Wait(); err != nil {

@@ -49,14 +49,19 @@ type Settings struct {
 	Data []string `yaml:"data"`
 	// Kodata turns off (false) the kodata/ directory convention.
 	Kodata *bool `yaml:"kodata"`
+	// Base is the image to build on: a reference by tag or digest. Empty
+	// means an empty base (scratch), or the runtime's default. Under
+	// targets, it is that program's base (ko's baseImageOverrides).
+	Base string `yaml:"base"`
+	// Naming is how images are named under the repository pushed to:
+	// default, bare, base-import-paths or preserve-import-paths (see
+	// docs/registries.md). Top level only.
+	Naming string `yaml:"naming"`
 }
 
 // File is the whole of kiln.yaml.
 type File struct {
 	Settings `yaml:",inline"`
-	// Base is the image to build on: a reference by tag or digest. Empty
-	// means an empty base (scratch).
-	Base string `yaml:"base"`
 	// Platforms to build when --platform is not given; ["all"] means every
 	// platform of the base.
 	Platforms []string `yaml:"platforms"`
@@ -76,12 +81,13 @@ type File struct {
 	keys []keyLine
 }
 
-// Load reads dir/kiln.yaml. A missing file gives an empty File and no error.
+// Load reads dir/kiln.yaml, else ko's dir/.ko.yaml (see LoadKo). No file
+// gives an empty File and no error.
 func Load(dir string) (*File, error) {
 	p := filepath.Join(dir, FileName)
 	data, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return &File{}, nil
+		return LoadKo(dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p, err)
@@ -148,12 +154,12 @@ func yamlError(name string, err error) error {
 }
 
 func knownKeys() []string {
-	return []string{"name", "base", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets", "runtime", "kind", "command", "python"}
+	return []string{"name", "base", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets", "runtime", "kind", "command", "python", "naming"}
 }
 
 // SharedKeys are the keys of kiln.yaml that apply whatever the runtime;
 // each runtime names the others it reads (runtime.Runtime.Keys).
-var SharedKeys = []string{"name", "base", "platforms", "env", "labels", "ports", "user", "data", "kodata", "runtime", "kind"}
+var SharedKeys = []string{"name", "base", "platforms", "env", "labels", "ports", "user", "data", "kodata", "runtime", "kind", "naming"}
 
 // keyLine is a key the file sets: "ldflags", or "targets.cmd/api.ldflags"
 // under targets, with its line.
@@ -217,8 +223,14 @@ func (f *File) validate() error {
 	if err := f.Settings.validate(hasBase); err != nil {
 		return err
 	}
+	if err := validateNaming(f.Naming); err != nil {
+		return err
+	}
 	for k, t := range f.Targets {
-		if err := t.validate(hasBase); err != nil {
+		if t.Naming != "" {
+			return fmt.Errorf("targets.%s: naming: is a top-level setting; move it to the top of the file", k)
+		}
+		if err := t.validate(hasBase || t.Base != ""); err != nil {
 			return fmt.Errorf("targets.%s: %w", k, err)
 		}
 	}
@@ -290,6 +302,9 @@ func (f *File) For(relDir string) Settings {
 	}
 	if t.Kodata != nil {
 		s.Kodata = t.Kodata
+	}
+	if t.Base != "" {
+		s.Base = t.Base
 	}
 	for _, l := range []struct{ dst, src *[]string }{{&s.Flags, &t.Flags}, {&s.Ldflags, &t.Ldflags}, {&s.Ports, &t.Ports}, {&s.Data, &t.Data}} {
 		if *l.src != nil {
@@ -397,4 +412,21 @@ func SortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// Naming strategies: how an image is named under the repository it is
+// pushed to, as ko names them.
+const (
+	NamingDefault  = "default"               // REPO/<last element>-<md5 of import path>
+	NamingBare     = "bare"                  // REPO itself
+	NamingBase     = "base-import-paths"     // REPO/<last element>
+	NamingPreserve = "preserve-import-paths" // REPO/<import path>
+)
+
+func validateNaming(n string) error {
+	switch n {
+	case "", NamingDefault, NamingBare, NamingBase, NamingPreserve:
+		return nil
+	}
+	return fmt.Errorf("naming: %q is not a naming strategy; use %s, %s, %s or %s", n, NamingDefault, NamingBare, NamingBase, NamingPreserve)
 }

@@ -6,6 +6,7 @@
 package plan
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,14 +78,16 @@ type Options struct {
 
 // Plan is a build, settled.
 type Plan struct {
-	Project   *project.Project
-	Runtime   runtime.Runtime
+	Project *project.Project
+	Runtime runtime.Runtime
+	// Platforms and Base are those of the first target: each target has
+	// its own (Target.Platforms, Target.Base), as kiln.yaml may give each
+	// its base. Resolver fetches the bases' layers.
 	Platforms []v1.Platform
-	// Base is the base image, nil for none; Resolver fetches its layers.
-	Base     *base.Base
-	Resolver *base.Resolver
-	Targets  []*Target
-	release  func()
+	Base      *base.Base
+	Resolver  *base.Resolver
+	Targets   []*Target
+	release   func()
 }
 
 // Target is a runtime's target with the image settings kiln.yaml gives it.
@@ -100,6 +103,12 @@ type Target struct {
 	// User is the configured user, "" when none is configured.
 	User string
 	Data *project.Data
+	// Base is the target's base image, nil for none; Platforms are the
+	// platforms it is built for, in the order of Base.Images.
+	Base      *base.Base
+	Platforms []v1.Platform
+	// baseRef is the base asked for, "" for none.
+	baseRef string
 }
 
 // Close releases the base image cache, which the plan holds shared so
@@ -187,22 +196,21 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 		names[t.ImageName] = rt.ID()
 		pl.Targets = append(pl.Targets, t)
 	}
-	baseRef, err := pl.baseRef(opt)
-	if err != nil {
+	if err := pl.baseRefs(opt, settings); err != nil {
 		return nil, err
 	}
-	if err := pl.settlePlatforms(ctx, opt, baseRef); err != nil {
+	if err := pl.settlePlatforms(ctx, opt); err != nil {
 		return nil, err
-	}
-	var bases []v1.Image
-	if pl.Base != nil {
-		for _, img := range pl.Base.Images {
-			bases = append(bases, img.Image)
-		}
 	}
 	for i, t := range pl.Targets {
+		var bases []v1.Image
+		if t.Base != nil {
+			for _, img := range t.Base.Images {
+				bases = append(bases, img.Image)
+			}
+		}
 		if t.User != "" {
-			if t.User, err = config.ParseUser(t.User, pl.Base != nil); err != nil {
+			if t.User, err = config.ParseUser(t.User, t.Base != nil); err != nil {
 				return nil, pl.where(t, err)
 			}
 		}
@@ -210,8 +218,8 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 			Project:   proj,
 			Settings:  settings[i],
 			Bases:     bases,
-			BaseRef:   baseRef,
-			Platforms: pl.Platforms,
+			BaseRef:   t.baseRef,
+			Platforms: t.Platforms,
 			WorkDir:   opt.WorkDir,
 			Hashes:    proj.Hashes,
 		})
@@ -219,6 +227,7 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 			return nil, pl.where(t, err)
 		}
 	}
+	pl.Base, pl.Platforms = pl.Targets[0].Base, pl.Targets[0].Platforms
 	return pl, nil
 }
 
@@ -355,39 +364,37 @@ func expand(s config.Settings, data *config.TemplateData) (config.Settings, erro
 	return s, nil
 }
 
-// baseRef is the base to build on: asked for, configured, or the
-// runtime's default, which all targets must agree on.
-func (p *Plan) baseRef(opt Options) (string, error) {
-	if opt.Base != "" {
-		return opt.Base, nil
-	}
-	if b := p.Project.Config.Base; b != "" {
-		return b, nil
-	}
-	ref := ""
+// baseRefs settles the base of each target: asked for (--base, for all),
+// configured (the target's base:, else the top level's), or the runtime's
+// default.
+func (p *Plan) baseRefs(opt Options, settings []config.Settings) error {
+	defaults := map[string]bool{}
 	for i, t := range p.Targets {
+		t.baseRef = cmp.Or(opt.Base, settings[i].Base)
+		if t.baseRef != "" {
+			continue
+		}
 		d, err := t.DefaultBase()
 		if err != nil {
-			return "", p.where(t, err)
+			return p.where(t, err)
 		}
-		if i > 0 && d != ref {
-			return "", fmt.Errorf("%s and %s need different base images (%q, %q); set base: in %s", p.Targets[0].ID(), t.ID(), ref, d, config.FileName)
+		t.baseRef = d
+		if d != "" && !defaults[d] {
+			defaults[d] = true
+			opt.Progress.Logf("no base image set; using %s (set base: in %s to change it)", d, config.FileName)
 		}
-		ref = d
 	}
-	if ref != "" {
-		opt.Progress.Logf("no base image set; using %s (set base: in %s to change it)", ref, config.FileName)
-	}
-	return ref, nil
+	return nil
 }
 
-// settlePlatforms decides the platforms and resolves the base (ref, ""
-// for none) for them.
-func (p *Plan) settlePlatforms(ctx context.Context, opt Options, ref string) error {
+// settlePlatforms decides the platforms and resolves each distinct base
+// for them: every target on a base is built for the platforms its base
+// has of those asked for.
+func (p *Plan) settlePlatforms(ctx context.Context, opt Options) error {
 	cfg := p.Project.Config
 	all := opt.AllPlatforms
 	explicit := len(opt.Platforms) > 0 || all
-	p.Platforms = opt.Platforms
+	platforms := opt.Platforms
 	if !explicit && len(cfg.Platforms) > 0 {
 		explicit = true
 		if slices.Equal(cfg.Platforms, []string{"all"}) {
@@ -397,35 +404,62 @@ func (p *Plan) settlePlatforms(ctx context.Context, opt Options, ref string) err
 			if err != nil {
 				return fmt.Errorf("%s: platforms: %w", cfg.Path, err)
 			}
-			p.Platforms = ps
+			platforms = ps
 		}
 	}
-	if len(p.Platforms) == 0 && !all {
-		p.Platforms = []v1.Platform{platform.Host()}
+	if len(platforms) == 0 && !all {
+		platforms = []v1.Platform{platform.Host()}
 	}
-	if ref == "" {
-		if all {
-			return ErrAllWithoutBase
+	bases := map[string]*base.Base{}
+	for _, t := range p.Targets {
+		ref := t.baseRef
+		if ref == "" {
+			if all {
+				return ErrAllWithoutBase
+			}
+			t.Platforms = platforms
+			continue
 		}
-		return nil
+		b, ok := bases[ref]
+		if !ok {
+			var err error
+			if b, err = p.resolveBase(ctx, opt, ref, platforms, all, explicit); err != nil {
+				return err
+			}
+			bases[ref] = b
+		}
+		t.Base = b
+		t.Platforms = nil
+		for _, img := range b.Images {
+			t.Platforms = append(t.Platforms, img.Platform)
+		}
 	}
-	want := p.Platforms
+	return nil
+}
+
+// resolveBase resolves the base ref for the platforms asked for (all of
+// its own with all); on a single-platform base with no platform asked
+// for, for the base's platform.
+func (p *Plan) resolveBase(ctx context.Context, opt Options, ref string, platforms []v1.Platform, all, explicit bool) (*base.Base, error) {
+	if p.Resolver == nil {
+		cache := opt.Cache
+		if cache.Dir == "" {
+			var err error
+			if cache, err = base.DefaultCache(); err != nil {
+				return nil, err
+			}
+		}
+		release, err := cache.Lock(ctx, false)
+		if err != nil {
+			return nil, fmt.Errorf("base image cache %s: %w", cache.Dir, err)
+		}
+		p.release = release
+		p.Resolver = &base.Resolver{Cache: cache, Registry: opt.Registry}
+	}
+	want := platforms
 	if all {
 		want = nil
 	}
-	cache := opt.Cache
-	if cache.Dir == "" {
-		var err error
-		if cache, err = base.DefaultCache(); err != nil {
-			return err
-		}
-	}
-	release, err := cache.Lock(ctx, false)
-	if err != nil {
-		return fmt.Errorf("base image cache %s: %w", cache.Dir, err)
-	}
-	p.release = release
-	p.Resolver = &base.Resolver{Cache: cache, Registry: opt.Registry}
 	step := opt.Progress.Start("resolving base "+ref, 0)
 	b, err := p.Resolver.Resolve(ctx, ref, want)
 	var single *base.SingleImageError
@@ -434,15 +468,7 @@ func (p *Plan) settlePlatforms(ctx context.Context, opt Options, ref string) err
 		b, err = p.Resolver.Resolve(ctx, ref, []v1.Platform{single.Platform})
 	}
 	step.Done(err)
-	if err != nil {
-		return err
-	}
-	p.Base = b
-	p.Platforms = nil
-	for _, img := range b.Images {
-		p.Platforms = append(p.Platforms, img.Platform)
-	}
-	return nil
+	return b, err
 }
 
 // ImageUser is the user the image runs as: the configured one, else the
