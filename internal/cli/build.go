@@ -31,13 +31,14 @@ type buildFlags struct {
 	quiet       bool
 	imageRefs   string
 	registry    registry.Options
+	ko          koFlags
 }
 
 func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.output, "output", "o", "", "also write the images to oci:DIR (OCI layout), tar:FILE (docker/podman load, one platform) or oci-archive:FILE")
 	fs.StringVar(&f.platforms, "platform", "", "comma-separated platforms, e.g. linux/amd64,linux/arm64, or all (every platform of the base) (default: kiln.yaml's, else linux/<host arch>)")
 	fs.StringVar(&f.base, "base", "", "base image reference, by tag or digest (default: kiln.yaml's base, else an empty base)")
-	fs.StringVar(&f.push, "push", "", "push the images to this repository (with several images, to REPO/<name>)")
+	f.ko.register(fs, &f.push)
 	fs.StringSliceVarP(&f.tags, "tag", "t", nil, "tags to push, and the tag in tar archives and local engines (default latest)")
 	fs.BoolVar(&f.load, "load", false, "load the image for this machine's platform into podman or docker")
 	fs.StringVar(&f.compression, "compression", "gzip", "layer compression: gzip, or zstd for registries and runtimes that accept it")
@@ -53,6 +54,11 @@ type delivery struct {
 	push   string // repository, "" for none
 	tags   []string
 	load   bool
+	// naming is the naming strategy asked for, defaultNaming the one
+	// when neither flags nor kiln.yaml say (see pushTarget); dockerHub
+	// lets push be a Docker Hub name without its host.
+	naming, defaultNaming string
+	dockerHub             bool
 }
 
 // options parses the flags: what to build (with args) and where to
@@ -82,12 +88,10 @@ func (f *buildFlags) options(args []string) (build.Options, delivery, error) {
 	if d.output, err = parseOutput(f.output); err != nil {
 		return opt, d, usageError{err}
 	}
-	if f.push != "" {
-		if _, err := f.registry.ParseRepository(f.push); err != nil {
-			return opt, d, usageError{fmt.Errorf("--push: %w", err)}
-		}
+	d.tags, d.load = f.tags, f.load
+	if err := f.ko.delivery(&d, f.push, f.registry, os.Getenv); err != nil {
+		return opt, d, usageError{err}
 	}
-	d.push, d.tags, d.load = f.push, f.tags, f.load
 	return opt, d, nil
 }
 

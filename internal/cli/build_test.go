@@ -25,7 +25,7 @@ func parse(t *testing.T, args ...string) (*buildFlags, error) {
 	var f buildFlags
 	fs := pflag.NewFlagSet("build", pflag.ContinueOnError)
 	f.register(fs)
-	return &f, fs.Parse(args)
+	return &f, fs.Parse(pushArgs(args))
 }
 
 func TestBuildFlagsToOptions(t *testing.T) {

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -38,7 +40,7 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 		pubs = append(pubs, publish.DockerArchive{File: d.output.path, Tag: tag})
 	}
 	if d.push != "" {
-		pr, err := pushPublisher(res, d.push, d.tags, reg, rep)
+		pr, err := pushPublisher(res, publish.Registry{Repo: d.push, Tags: d.tags, Naming: cmp.Or(d.naming, res.Naming, d.defaultNaming), DockerHub: d.dockerHub, Options: reg, Progress: rep})
 		if err != nil {
 			return err
 		}
@@ -80,6 +82,9 @@ func images(res *build.Result) []publish.Image {
 	out := make([]publish.Image, len(res.Images))
 	for i, img := range res.Images {
 		out[i] = publish.Image{Name: img.Name, Artifact: img.Artifact}
+		if !filepath.IsAbs(img.Package) {
+			out[i].ImportPath = img.Package
+		}
 	}
 	return out
 }
@@ -105,21 +110,31 @@ func record(res *build.Result, locs []publish.Location, engine string) {
 	}
 }
 
-// pushPublisher pushes res's images to repo, mounting the base's layers
-// from the base's repository where the registry is the same.
-func pushPublisher(res *build.Result, repo string, tags []string, reg registry.Options, rep progress.Reporter) (publish.Publisher, error) {
-	p := publish.Registry{Repo: repo, Tags: tags, Options: reg, Progress: rep}
-	if res.Base != nil {
-		from, err := reg.ParseReference(res.Base.Name)
+// pushPublisher is p, mounting the bases' layers from their repositories
+// where the registry is the same.
+func pushPublisher(res *build.Result, p publish.Registry) (publish.Publisher, error) {
+	bases := []*build.BaseImage{res.Base}
+	for _, img := range res.Images {
+		bases = append(bases, img.Base)
+	}
+	seen := map[string]bool{}
+	for _, b := range bases {
+		if b == nil {
+			continue
+		}
+		from, err := p.Options.ParseReference(b.Name)
 		if err != nil {
 			return nil, err
 		}
-		for _, l := range res.Base.Layers {
+		for _, l := range b.Layers {
 			h, err := v1.NewHash(l)
 			if err != nil {
 				return nil, err
 			}
-			p.Mounts = append(p.Mounts, registry.Mount{Digest: h, From: from})
+			if !seen[l] {
+				seen[l] = true
+				p.Mounts = append(p.Mounts, registry.Mount{Digest: h, From: from})
+			}
 		}
 	}
 	return p, nil

@@ -16,6 +16,9 @@ type Image struct {
 	Name string
 	// Artifact is a v1.Image, or a v1.ImageIndex over its platforms.
 	Artifact layout.Artifact
+	// ImportPath names the program for naming strategies (a Go import
+	// path); "" means Name.
+	ImportPath string
 }
 
 // Kind says what sort of place a Location is.

@@ -1,7 +1,10 @@
 package publish
 
 import (
+	"cmp"
 	"context"
+	"crypto/md5" //nolint:gosec // ko's image names
+	"encoding/hex"
 	"fmt"
 	"path"
 	"strings"
@@ -10,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/progress"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
@@ -26,6 +30,55 @@ type Registry struct {
 	Mounts   []registry.Mount
 	Options  registry.Options
 	Progress progress.Reporter
+	// Naming, when set, names every image under Repo as ko does (see
+	// Name): config.NamingDefault, NamingBare, NamingBase or
+	// NamingPreserve.
+	Naming string
+	// DockerHub lets a Repo without a registry host mean Docker Hub, as
+	// it does in ko's KO_DOCKER_REPO; otherwise only a Repo that says
+	// docker.io goes there.
+	DockerHub bool
+}
+
+// Name is the repository an image with the import path ip is pushed to
+// under repo with the naming strategy naming, as ko names them: the
+// import path is lowercased, then
+//
+//	default:               REPO/<last element>-<hex md5 of the import path>
+//	bare:                  REPO
+//	base-import-paths:     REPO/<last element>
+//	preserve-import-paths: REPO/<import path>
+func Name(repo, naming, ip string) string {
+	ip = strings.ToLower(ip)
+	switch naming {
+	case config.NamingBare:
+		return repo
+	case config.NamingBase:
+		return path.Join(repo, path.Base(ip))
+	case config.NamingPreserve:
+		return path.Join(repo, ip)
+	}
+	sum := md5.Sum([]byte(ip)) //nolint:gosec // a name, as ko computes it, not a security measure
+	return path.Join(repo, path.Base(ip)+"-"+hex.EncodeToString(sum[:]))
+}
+
+// Target is the repository img goes to.
+func (p Registry) Target(img Image, several bool) (string, error) {
+	target := p.Repo
+	switch {
+	case target == "" && !HasRegistry(img.Name):
+		return "", fmt.Errorf("image %s names no registry to push to: give a repository (e.g. ghcr.io/org/%s), or name it like registry.example.com/%s", img.Name, img.Name, img.Name)
+	case target == "":
+		return img.Name, nil
+	case p.Naming != "":
+		target = Name(target, p.Naming, cmp.Or(img.ImportPath, img.Name))
+	case several:
+		target = strings.TrimSuffix(target, "/") + "/" + path.Base(img.Name)
+	}
+	if !HasRegistry(target) && !p.DockerHub {
+		return "", fmt.Errorf("%s names no registry host: write the registry, e.g. ghcr.io/%s, or docker.io/%s for Docker Hub", p.Repo, p.Repo, p.Repo)
+	}
+	return target, nil
 }
 
 // Publish implements Publisher.
@@ -36,14 +89,9 @@ func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, erro
 	}
 	var out []Location
 	for _, img := range images {
-		target := p.Repo
-		switch {
-		case target == "" && !HasRegistry(img.Name):
-			return nil, fmt.Errorf("image %s names no registry to push to: give a repository (e.g. ghcr.io/org/%s), or name it like registry.example.com/%s", img.Name, img.Name, img.Name)
-		case target == "":
-			target = img.Name
-		case len(images) > 1:
-			target = strings.TrimSuffix(target, "/") + "/" + path.Base(img.Name)
+		target, err := p.Target(img, len(images) > 1)
+		if err != nil {
+			return nil, err
 		}
 		repo, err := p.Options.ParseRepository(target)
 		if err != nil {
@@ -86,7 +134,8 @@ func (p Registry) push(ctx context.Context, rep progress.Reporter, a remote.Tagg
 	return ref, err
 }
 
-// HasRegistry reports whether an image name starts with a registry host.
+// HasRegistry reports whether an image name starts with a registry host
+// (docker.io included).
 func HasRegistry(name string) bool {
 	first, _, ok := strings.Cut(name, "/")
 	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
