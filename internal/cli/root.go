@@ -56,6 +56,7 @@ an HTTP handler, becomes a service with a main package kiln generates.`,
 	root.AddCommand(newCacheCommand(stdout))
 	root.AddCommand(newInitCommand(stdout))
 	root.AddCommand(newRunCommand(stdout, stderr))
+	root.AddCommand(newResolveCommand(stdout, stderr), newKubectlCommand("apply", stdout, stderr), newKubectlCommand("create", stdout, stderr))
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print kiln's version",

@@ -306,7 +306,9 @@ func runtimeOf(dir string, runtimes []runtime.Runtime) (runtime.Runtime, error) 
 
 // newTarget applies settings s to the runtime's target rt.
 func newTarget(proj *project.Project, rt runtime.Target, s config.Settings) (*Target, error) {
-	t := &Target{Target: rt, ImageName: rt.Name(), User: s.User}
+	// Image names are lower case; a program's may not be (ko lowercases
+	// them too).
+	t := &Target{Target: rt, ImageName: strings.ToLower(rt.Name()), User: s.User}
 	if s.Name != "" {
 		t.ImageName = s.Name
 	}
