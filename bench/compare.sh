@@ -9,15 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/install-test-deps.sh >/dev/null
-tools=${KILN_BENCH_CACHE:-$HOME/.cache/kiln-bench}/bin
-mkdir -p "$tools"
-if [ ! -x "$tools/ko" ] || [ "$("$tools/ko" version)" != "v0.19.1" ]; then
-	echo "installing ko v0.19.1 into $tools"
-	GOBIN="$tools" go install github.com/google/ko@v0.19.1
-fi
+ko=$(bash hack/install-ko.sh)
 work=/tmp/kiln-bench-$$
 rm -rf "$work" && mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -o "$work/bin/kiln" ./cmd/kiln
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
-go run ./bench/compare -runs "${RUNS:-5}" -ko "$tools/ko" -kiln "$work/bin/kiln" -work "$work" -repo "$PWD"
+go run ./bench/compare -runs "${RUNS:-5}" -ko "$ko" -kiln "$work/bin/kiln" -work "$work" -repo "$PWD"

@@ -25,7 +25,10 @@ set -euo pipefail
 #   python3-pip     the host's pip, which kiln runs to install Python dependencies
 # Not needed as root with vfs storage: uidmap, slirp4netns, fuse-overlayfs, catatonit
 # (only for --init), containernetworking-plugins, crun.
+#   kubernetes-client kubectl, which kiln apply and kiln create run (only when no
+#                   kubectl is installed: other packages ship one too)
 PACKAGES=(podman runc conmon netavark aardvark-dns iptables skopeo umoci docker-registry apache2-utils debootstrap python3-pip)
+command -v kubectl >/dev/null || PACKAGES+=(kubernetes-client)
 
 declare -A status=()
 while read -r pkg st; do
@@ -68,7 +71,7 @@ if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" up
 fi
 rm -f "$log"
 
-for cmd in podman runc conmon skopeo umoci docker-registry htpasswd iptables debootstrap python3; do
+for cmd in podman runc conmon skopeo umoci docker-registry htpasswd iptables debootstrap python3 kubectl; do
 	command -v "$cmd" >/dev/null || { echo "install-test-deps: $cmd still missing after install" >&2; exit 1; }
 done
 [[ -x /usr/lib/podman/netavark ]] || { echo "install-test-deps: /usr/lib/podman/netavark missing" >&2; exit 1; }

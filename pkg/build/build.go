@@ -160,6 +160,8 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		rep.Logf("nothing changed since build %s; reusing it", fp[:12])
 	}
 	res.Reused = reused
+	// Naming does not change images, so a reused build takes today's.
+	res.Naming = pl.Project.Config.Naming
 	return res, res.open(dir)
 }
 
