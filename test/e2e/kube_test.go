@@ -278,7 +278,7 @@ func normalise(t *testing.T, stream, repo string) (docs, fields []string) {
 			case map[string]any:
 				out := map[string]any{}
 				for k, e := range v {
-					nk := walk(k, p+"/"+k+"(key)").(string)
+					nk := walk(k, p+"/(a key)").(string)
 					out[nk] = walk(e, p+"/"+nk)
 				}
 				return out
