@@ -504,3 +504,62 @@ func fakeKubeAPI() http.Handler {
 		write(w, 404, map[string]any{"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{}, "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found: " + r.URL.Path})
 	})
 }
+
+// TestKoYAML builds a project whose only configuration is a .ko.yaml
+// from ko's documentation (docs/configuration.md, v0.19.1: the builds
+// example and the defaultPlatforms snippet; GOCACHE is the machine's
+// rather than /workspace's).
+func TestKoYAML(t *testing.T) {
+	pm := newPodman(t)
+	dir := filepath.Join(tempDir(t), "kodocs")
+	writeFile(t, filepath.Join(dir, "go.mod"), "module example.com/kodocs\n\ngo 1.22\n")
+	writeFile(t, filepath.Join(dir, "foobar", "foo", "main.go"), "package main\n\nimport \"fmt\"\n\nvar version = \"dev\"\nvar tag = \"no-netgo\"\n\nfunc main() { fmt.Println(\"foo\", version, tag) }\n")
+	writeFile(t, filepath.Join(dir, "foobar", "foo", "netgo.go"), "//go:build netgo\n\npackage main\n\nfunc init() { tag = \"netgo\" }\n")
+	writeFile(t, filepath.Join(dir, "bar", "main.go"), "package main\n\nfunc main() { println(\"bar\") }\n")
+	koYAML := `builds:
+- id: foo
+  dir: .  # default is .
+  main: ./foobar/foo
+  env:
+  - GOPRIVATE=git.internal.example.com,source.developers.google.com
+  flags:
+  - -tags
+  - netgo
+  ldflags:
+  - -s -w
+  - -extldflags "-static"
+  - -X main.version={{.Env.VERSION}}
+- id: bar
+  dir: ./bar
+  main: .  # default is .
+  env:
+  - GOCACHE=` + strings.TrimSpace(command(t, nil, "go", "env", "GOCACHE")) + `
+  ldflags:
+  - -s
+  - -w
+defaultPlatforms:
+- linux/arm64
+- linux/amd64
+`
+	writeFile(t, filepath.Join(dir, ".ko.yaml"), koYAML)
+	out := filepath.Join(tempDir(t), "out")
+	r := kiln(t, dir, append([]string{"VERSION=1.2.3"}, deadProxy...), "build", "-q", "-o", "oci:"+out, "./foobar/foo", "./bar")
+	if r.code != 0 {
+		t.Fatalf("kiln build: exit %d\n%s", r.code, r.stderr)
+	}
+	validateLayout(t, out)
+	for _, name := range []string{"foo", "bar"} {
+		raw := command(t, nil, "skopeo", "inspect", "--raw", "oci:"+out+":"+name)
+		if !strings.Contains(raw, `"architecture":"arm64"`) || !strings.Contains(raw, `"architecture":"amd64"`) {
+			t.Errorf("%s is not built for defaultPlatforms (linux/arm64, linux/amd64):\n%s", name, raw)
+		}
+	}
+	if got := strings.TrimSpace(pm.run("run", "--rm", "--network", "none", "oci:"+out+":foo")); got != "foo 1.2.3 netgo" {
+		t.Errorf("foo printed %q, want its ldflags and flags applied: foo 1.2.3 netgo", got)
+	}
+
+	writeFile(t, filepath.Join(dir, ".ko.yaml"), koYAML+"builds2: x\n")
+	if r := kiln(t, dir, deadProxy, "build", "-q", "./bar"); r.code == 0 || !strings.Contains(r.stderr, `.ko.yaml:25: kiln cannot honour "builds2"`) {
+		t.Errorf("an unknown .ko.yaml key: exit %d, %s", r.code, r.stderr)
+	}
+}
