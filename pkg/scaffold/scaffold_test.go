@@ -2,6 +2,7 @@ package scaffold
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +89,7 @@ func TestInitRefusesNonEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Init(context.Background(), Options{Dir: dir, Kind: config.KindFunction})
-	if err == nil || !strings.Contains(err.Error(), "is not empty (it holds .gitignore, notes.txt)") || !strings.Contains(err.Error(), "--force") {
+	if err == nil || !strings.Contains(err.Error(), "is not empty (it holds .gitignore, notes.txt)") || !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("error %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
