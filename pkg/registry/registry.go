@@ -58,7 +58,7 @@ func (o Options) nameOptions() []name.Option {
 func (o Options) ParseReference(s string) (name.Reference, error) {
 	ref, err := name.ParseReference(s, o.nameOptions()...)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not an image reference: %w", s, err)
+		return nil, parseError(s, false, "is not an image reference", err)
 	}
 	return ref, nil
 }
@@ -67,7 +67,7 @@ func (o Options) ParseReference(s string) (name.Reference, error) {
 func (o Options) ParseRepository(s string) (name.Repository, error) {
 	repo, err := name.NewRepository(s, o.nameOptions()...)
 	if err != nil {
-		return name.Repository{}, fmt.Errorf("%q is not a repository name (REGISTRY/PATH, e.g. ghcr.io/org/app): %w", s, err)
+		return name.Repository{}, parseError(s, false, "is not a repository name (REGISTRY/PATH, e.g. ghcr.io/org/app)", err)
 	}
 	return repo, nil
 }
@@ -108,14 +108,16 @@ func (o Options) Remote(ctx context.Context) []remote.Option {
 }
 
 // Explain turns registry errors into messages that say what to do. It
-// names the registry and never includes credentials.
+// names the registry and never includes credentials (see Redact).
 func Explain(err error, registry string) error {
+	secrets := secretsIn(registry, true)
+	registry = redactString(registry, secrets)
 	var te *transport.Error
 	if !errors.As(err, &te) {
 		if strings.Contains(err.Error(), "http: server gave HTTP response to HTTPS client") {
 			return fmt.Errorf("%s speaks plain HTTP: add --insecure-registry if you trust it", registry)
 		}
-		return err
+		return redactErr(err, secrets...)
 	}
 	switch te.StatusCode {
 	case http.StatusUnauthorized:
@@ -123,5 +125,5 @@ func Explain(err error, registry string) error {
 	case http.StatusForbidden:
 		return fmt.Errorf("%s denied access (403 Forbidden): the account may lack permission for this repository", registry)
 	}
-	return err
+	return redactErr(err, secrets...)
 }
