@@ -34,6 +34,24 @@ type Options struct {
 	// Transport is the base HTTP transport; nil means a copy of
 	// http.DefaultTransport (with TLS verification off when Insecure).
 	Transport http.RoundTripper
+	// Timeouts bound how long kiln waits for a registry; they apply to
+	// the transport kiln builds, not to Transport.
+	Timeouts Timeouts
+}
+
+// Timeouts bound waits for a registry that does not answer. Zero fields
+// take the defaults (the Default*Timeout constants).
+type Timeouts struct {
+	// Dial bounds opening a TCP connection.
+	Dial time.Duration
+	// TLSHandshake bounds the TLS handshake.
+	TLSHandshake time.Duration
+	// ResponseHeader bounds the wait for an answer's headers once a
+	// request (with its body) is sent.
+	ResponseHeader time.Duration
+	// Idle bounds the time in which no byte moves on a connection, while
+	// a body streams either way.
+	Idle time.Duration
 }
 
 // DefaultKeychain reads credentials where docker and podman keep them:
@@ -77,6 +95,10 @@ func (o Options) transport() http.RoundTripper {
 		return o.Transport
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	to := o.Timeouts.withDefaults()
+	t.DialContext = to.dialer()
+	t.TLSHandshakeTimeout = to.TLSHandshake
+	t.ResponseHeaderTimeout = to.ResponseHeader
 	if o.Insecure {
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure-registry
 	}
@@ -108,10 +130,19 @@ func (o Options) Remote(ctx context.Context) []remote.Option {
 }
 
 // Explain turns registry errors into messages that say what to do. It
-// names the registry and never includes credentials (see Redact).
+// names the registry and never includes credentials (see Redact). An
+// interrupted wait (context.Canceled) is returned as it is; timeouts say
+// that the registry did not answer in time, and still match
+// context.DeadlineExceeded if they did.
 func Explain(err error, registry string) error {
 	secrets := secretsIn(registry, true)
 	registry = redactString(registry, secrets)
+	if errors.Is(err, context.Canceled) {
+		return redactErr(err, secrets...)
+	}
+	if isTimeout(err) {
+		return fmt.Errorf("%s did not answer in time: check that the registry is up and reachable from here, or raise the registry timeout (%w)", registry, redactErr(err, secrets...))
+	}
 	var te *transport.Error
 	if !errors.As(err, &te) {
 		if strings.Contains(err.Error(), "http: server gave HTTP response to HTTPS client") {
