@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -101,16 +102,20 @@ func FuzzResolveCached(f *testing.F) {
 			if platforms != nil && platform.String(img.Platform) != platform.String(platforms[i]) {
 				t.Fatalf("image %d is for %s, want %s", i, platform.String(img.Platform), platform.String(platforms[i]))
 			}
-			if img.Config == nil || len(img.Layers) != len(img.Config.RootFS.DiffIDs) {
-				t.Fatalf("image %d: config %v with %d layers", i, img.Config, len(img.Layers))
+			cfg, err := img.Image.ConfigFile()
+			if err != nil || len(img.layers) != len(cfg.RootFS.DiffIDs) {
+				t.Fatalf("image %d: config %v (%v) with %d layers", i, cfg, err, len(img.layers))
 			}
-			for _, l := range img.Layers {
+			if err := validateManifest(img.Image); err != nil {
+				t.Fatalf("image %d: %v", i, err)
+			}
+			for _, l := range img.layers {
 				mt, err := l.MediaType()
 				if err != nil || (mt != types.OCILayer && mt != types.OCIUncompressedLayer && mt != types.OCILayerZStd) {
 					t.Fatalf("layer media type %s, %v", mt, err)
 				}
 			}
-			data, err := json.Marshal(img.Config)
+			data, err := json.Marshal(cfg)
 			if err != nil {
 				t.Fatalf("config does not marshal: %v", err)
 			}
@@ -141,4 +146,17 @@ func FuzzResolveCached(f *testing.F) {
 			}
 		}
 	})
+}
+
+// validateManifest checks that the image kiln builds on has an OCI
+// manifest whose layers match its config.
+func validateManifest(img v1.Image) error {
+	m, err := img.Manifest()
+	if err != nil {
+		return err
+	}
+	if m.MediaType != types.OCIManifestSchema1 || m.Config.MediaType != types.OCIConfigJSON {
+		return fmt.Errorf("manifest %s with config %s, want OCI types", m.MediaType, m.Config.MediaType)
+	}
+	return nil
 }

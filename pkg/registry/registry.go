@@ -150,6 +150,16 @@ func (o Options) Remote(ctx context.Context) []remote.Option {
 	return opts
 }
 
+// ErrPlainHTTP says that a registry answered in plain HTTP where kiln
+// spoke TLS: it is reachable only as an insecure registry.
+var ErrPlainHTTP = errors.New("speaks plain HTTP, and kiln talks to it over TLS unless it is told the registry is insecure (Options.Insecure)")
+
+// TimeoutError says that a registry did not answer within the timeouts.
+type TimeoutError struct{ Err error }
+
+func (e *TimeoutError) Error() string { return e.Err.Error() }
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
 // Explain turns registry errors into messages that say what to do. It
 // names the registry and never includes credentials (see Redact). An
 // interrupted wait (context.Canceled) is returned as it is; timeouts say
@@ -162,12 +172,12 @@ func Explain(err error, registry string) error {
 		return redactErr(err, secrets...)
 	}
 	if isTimeout(err) {
-		return fmt.Errorf("%s did not answer in time: check that the registry is up and reachable from here, or raise the registry timeout (%w)", registry, redactErr(err, secrets...))
+		return fmt.Errorf("%s did not answer in time: check that the registry is up and reachable from here, or raise the registry timeout (%w)", registry, &TimeoutError{redactErr(err, secrets...)})
 	}
 	var te *transport.Error
 	if !errors.As(err, &te) {
 		if strings.Contains(err.Error(), "http: server gave HTTP response to HTTPS client") {
-			return fmt.Errorf("%s speaks plain HTTP: add --insecure-registry if you trust it", registry)
+			return fmt.Errorf("%s %w", registry, ErrPlainHTTP)
 		}
 		return redactErr(err, secrets...)
 	}
