@@ -168,7 +168,7 @@ func (f *resolveFlags) run(ctx context.Context, stdin io.Reader, stderr io.Write
 		opt, d, err := f.options(nil)
 		if err != nil {
 			if errors.Is(err, errNoRepo) {
-				err = usageError{fmt.Errorf("%w; or --push=false to resolve without pushing", err)}
+				err = fmt.Errorf("%w; or --push=false to resolve without pushing", err)
 			}
 			return nil, err
 		}

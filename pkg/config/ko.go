@@ -68,12 +68,12 @@ func LoadKo(dir string) (*File, error) {
 			p = filepath.Join(p, KoFileName)
 		}
 	}
-	data, err := os.ReadFile(p)
+	data, err := readLimited(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return &File{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
+		return nil, err
 	}
 	return ParseKo(p, data, modulePath(dir))
 }
@@ -96,6 +96,12 @@ func modulePath(dir string) string {
 // platforms, defaultEnv and env are buildEnv, flags and ldflags keep
 // their names. A key kiln cannot honour is an error naming it.
 func ParseKo(name string, data []byte, module string) (*File, error) {
+	if err := checkSize(name, int64(len(data))); err != nil {
+		return nil, err
+	}
+	if err := checkEntries(name, data); err != nil {
+		return nil, err
+	}
 	var k koFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

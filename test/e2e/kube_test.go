@@ -367,11 +367,11 @@ func TestResolveOffline(t *testing.T) {
 		t.Errorf("--push=false: exit %d, %q\n%s", r.code, r.stdout, r.stderr)
 	}
 	r = kiln(t, dir, deadProxy, "build", "-q", "--push", "myapp", "./cmd/app")
-	if r.code != 2 || !strings.Contains(r.stderr, "--push myapp names no registry host") {
+	if r.code != 1 || !strings.Contains(r.stderr, "--push myapp names no registry host") {
 		t.Errorf("--push myapp: exit %d, %s", r.code, r.stderr)
 	}
 	r = kiln(t, dir, deadProxy, "resolve", "-q", "-f", "config")
-	if r.code != 2 || !strings.Contains(r.stderr, "set KILN_DOCKER_REPO") {
+	if r.code != 1 || !strings.Contains(r.stderr, "set KILN_DOCKER_REPO") {
 		t.Errorf("resolve with no repository: exit %d, %s", r.code, r.stderr)
 	}
 }
