@@ -40,7 +40,7 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 		pubs = append(pubs, publish.DockerArchive{File: d.output.path, Tag: tag})
 	}
 	if d.push != "" {
-		pr, err := pushPublisher(res, publish.Registry{Repo: d.push, Tags: d.tags, Naming: cmp.Or(d.naming, res.Naming, d.defaultNaming), DockerHub: d.dockerHub, Options: reg, Progress: rep})
+		pr, err := pushPublisher(res, publish.Registry{Repo: d.push, Tags: d.tags, Namer: namer(cmp.Or(d.naming, res.Naming, d.defaultNaming)), DockerHub: d.dockerHub, Options: reg, Progress: rep})
 		if err != nil {
 			return err
 		}

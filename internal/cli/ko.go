@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -8,7 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/naming"
 	"github.com/kiln-build/kiln/pkg/publish"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
@@ -42,13 +43,13 @@ func (k *koFlags) registerNaming(fs *pflag.FlagSet) {
 func (k *koFlags) naming() (string, error) {
 	var set []string
 	if k.preserveImportPaths {
-		set = append(set, config.NamingPreserve)
+		set = append(set, naming.Preserve)
 	}
 	if k.baseImportPaths {
-		set = append(set, config.NamingBase)
+		set = append(set, naming.Base)
 	}
 	if k.bare {
-		set = append(set, config.NamingBare)
+		set = append(set, naming.Bare)
 	}
 	if len(set) > 1 {
 		return "", fmt.Errorf("--bare, --base-import-paths and --preserve-import-paths each name images differently: give one")
@@ -94,7 +95,7 @@ func (k *koFlags) delivery(d *delivery, push string, reg registry.Options, geten
 		if _, err := reg.ParseRepository(repo); err != nil {
 			return fmt.Errorf("%s: %w", from, err)
 		}
-		d.push, d.defaultNaming, d.dockerHub = repo, config.NamingDefault, true
+		d.push, d.defaultNaming, d.dockerHub = repo, naming.Default, true
 		return nil
 	}
 	if _, err := reg.ParseRepository(push); err != nil {
@@ -134,4 +135,14 @@ func pushArgs(args []string) []string {
 		i++
 	}
 	return out
+}
+
+// namer names images with strategy s; nil for "" (kiln's own naming).
+func namer(s string) func(string, publish.Image) string {
+	if s == "" {
+		return nil
+	}
+	return func(repo string, img publish.Image) string {
+		return naming.Name(repo, s, cmp.Or(img.ImportPath, img.Name))
+	}
 }

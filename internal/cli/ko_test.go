@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/naming"
 )
 
 func TestPushArgs(t *testing.T) {
@@ -41,8 +41,8 @@ func TestPushForms(t *testing.T) {
 		dockerHub bool
 		err       string
 	}{
-		{args: []string{"--push"}, getenv: both, push: "127.0.0.1:5000/kiln", naming: config.NamingDefault, dockerHub: true},
-		{args: []string{"--push=true"}, getenv: koOnly, push: "127.0.0.1:5000/ko", naming: config.NamingDefault, dockerHub: true},
+		{args: []string{"--push"}, getenv: both, push: "127.0.0.1:5000/kiln", naming: naming.Default, dockerHub: true},
+		{args: []string{"--push=true"}, getenv: koOnly, push: "127.0.0.1:5000/ko", naming: naming.Default, dockerHub: true},
 		{args: []string{"--push=false"}, getenv: both},
 		{args: []string{"--push", "false"}, getenv: both},
 		{args: nil, getenv: both},
@@ -72,7 +72,7 @@ func TestPushForms(t *testing.T) {
 	}
 	f, _ := parse(t, "-P")
 	var d delivery
-	if err := f.ko.delivery(&d, "", f.registry, none); err != nil || d.naming != config.NamingPreserve {
+	if err := f.ko.delivery(&d, "", f.registry, none); err != nil || d.naming != naming.Preserve {
 		t.Errorf("-P: naming %q, %v", d.naming, err)
 	}
 }

@@ -60,7 +60,7 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 				return err
 			}
 			rep, wait := newReporter(stderr, quiet)
-			pub, err := pushPublisher(res, publish.Registry{Repo: repo, Tags: tags, Naming: res.Naming, Options: reg, Progress: rep})
+			pub, err := pushPublisher(res, publish.Registry{Repo: repo, Tags: tags, Namer: namer(res.Naming), Options: reg, Progress: rep})
 			if err == nil {
 				var locs []publish.Location
 				if locs, err = pub.Publish(cmd.Context(), images(res)); err == nil {

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/kiln-build/kiln/pkg/build"
-	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/naming"
 	"github.com/kiln-build/kiln/pkg/progress"
 	"github.com/kiln-build/kiln/pkg/publish"
 	"github.com/kiln-build/kiln/pkg/resolve"
@@ -206,12 +206,12 @@ func (f *resolveFlags) flagSet(name string) bool {
 // publishResolved pushes res's images (or, with --push=false, only names
 // them) and returns the reference of each program.
 func publishResolved(ctx context.Context, res *build.Result, programs []string, d delivery, f *resolveFlags, rep progress.Reporter) (map[string]string, error) {
-	naming := cmp.Or(d.naming, res.Naming, config.NamingDefault)
+	strategy := cmp.Or(d.naming, res.Naming, naming.Default)
 	imgs := images(res)
 	refs := map[string]string{}
 	byImage := map[string]string{}
 	if d.push != "" {
-		pr, err := pushPublisher(res, publish.Registry{Repo: d.push, Tags: d.tags, Naming: naming, DockerHub: d.dockerHub, Options: f.registry, Progress: rep})
+		pr, err := pushPublisher(res, publish.Registry{Repo: d.push, Tags: d.tags, Namer: namer(strategy), DockerHub: d.dockerHub, Options: f.registry, Progress: rep})
 		if err != nil {
 			return nil, err
 		}
@@ -225,7 +225,7 @@ func publishResolved(ctx context.Context, res *build.Result, programs []string, 
 	} else {
 		repo, _ := envRepository(os.Getenv)
 		for i, img := range imgs {
-			byImage[img.Name] = publish.Name(repo, naming, cmp.Or(img.ImportPath, img.Name)) + "@" + res.Images[i].Digest
+			byImage[img.Name] = naming.Name(repo, strategy, cmp.Or(img.ImportPath, img.Name)) + "@" + res.Images[i].Digest
 		}
 	}
 	for _, p := range programs {
@@ -300,7 +300,7 @@ func readYAML(names []string, recursive bool, stdin io.Reader) ([]*resolve.File,
 		}
 		fi, err := os.Stat(n)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("-f %s: %w", n, err)}
+			return nil, fmt.Errorf("-f %s: %w", n, err)
 		}
 		if !fi.IsDir() {
 			if err := addFile(n, add); err != nil {

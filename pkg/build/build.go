@@ -23,7 +23,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/kiln-build/kiln/pkg/base"
 	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/image"
@@ -215,7 +214,8 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	// On an empty base, a system layer makes the image usable; a base
 	// brings its own users and certificates, which kiln must not replace.
 	var system []mutate.Addendum
-	bases := map[*base.Base]*BaseImage{}
+	bases := map[string]*BaseImage{} // by baseKey
+
 	for _, t := range pl.Targets {
 		switch {
 		case t.Base == nil && system == nil:
@@ -226,12 +226,12 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 				return nil, err
 			}
 			system = []mutate.Addendum{{Layer: sys, History: runtime.History(b.layerOpt, "kiln: CA certificates, /etc/passwd, /etc/group", "Mozilla roots at "+layer.CertsPath+"; users root and nonroot (65532)")}}
-		case t.Base != nil && bases[t.Base] == nil:
-			bi, err := b.fetchBase(ctx, t.Base)
+		case t.Base != nil && bases[baseKey(t)] == nil:
+			bi, err := b.fetchBase(ctx, t)
 			if err != nil {
 				return nil, err
 			}
-			bases[t.Base] = bi
+			bases[baseKey(t)] = bi
 		}
 	}
 	if len(bases) == 1 && system == nil {
@@ -284,7 +284,9 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 			return nil, err
 		}
 		img.Digest, img.MediaType = d.Digest.String(), string(d.MediaType)
-		img.Base = bases[t.Base]
+		if t.Base != nil {
+			img.Base = bases[baseKey(t)]
+		}
 		res.Images = append(res.Images, *img)
 		descs = append(descs, d)
 	}
@@ -294,8 +296,12 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	return res, nil
 }
 
-// fetchBase fetches the layers of base bs for every platform.
-func (b *builder) fetchBase(ctx context.Context, bs *base.Base) (*BaseImage, error) {
+// baseKey identifies t's base.
+func baseKey(t *plan.Target) string { return t.Base.Name + "@" + t.Base.Digest.String() }
+
+// fetchBase fetches the layers of t's base for every platform.
+func (b *builder) fetchBase(ctx context.Context, t *plan.Target) (*BaseImage, error) {
+	bs := t.Base
 	bi := &BaseImage{Name: bs.Name, Digest: bs.Digest.String()}
 	seen := map[v1.Hash]bool{}
 	for _, img := range bs.Images {

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kiln-build/kiln/pkg/naming"
 )
 
 // FileName is the name kiln looks for at the module root.
@@ -262,7 +264,7 @@ func (f *File) validate() error {
 	if err := f.Settings.validate(hasBase); err != nil {
 		return err
 	}
-	if err := validateNaming(f.Naming); err != nil {
+	if err := naming.Validate(f.Naming); err != nil {
 		return err
 	}
 	for k, t := range f.Targets {
@@ -451,21 +453,4 @@ func SortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// Naming strategies: how an image is named under the repository it is
-// pushed to, as ko names them.
-const (
-	NamingDefault  = "default"               // REPO/<last element>-<md5 of import path>
-	NamingBare     = "bare"                  // REPO itself
-	NamingBase     = "base-import-paths"     // REPO/<last element>
-	NamingPreserve = "preserve-import-paths" // REPO/<import path>
-)
-
-func validateNaming(n string) error {
-	switch n {
-	case "", NamingDefault, NamingBare, NamingBase, NamingPreserve:
-		return nil
-	}
-	return fmt.Errorf("naming: %q is not a naming strategy; use %s, %s, %s or %s", n, NamingDefault, NamingBare, NamingBase, NamingPreserve)
 }

@@ -1,10 +1,7 @@
 package publish
 
 import (
-	"cmp"
 	"context"
-	"crypto/md5" //nolint:gosec // ko's image names
-	"encoding/hex"
 	"fmt"
 	"path"
 	"strings"
@@ -13,7 +10,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/progress"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
@@ -30,36 +26,14 @@ type Registry struct {
 	Mounts   []registry.Mount
 	Options  registry.Options
 	Progress progress.Reporter
-	// Naming, when set, names every image under Repo as ko does (see
-	// Name): config.NamingDefault, NamingBare, NamingBase or
-	// NamingPreserve.
-	Naming string
+	// Namer, when set, names each image's repository under Repo (a
+	// naming strategy); otherwise one image goes to Repo itself, several
+	// to Repo/<last element of each name>.
+	Namer func(repo string, img Image) string
 	// DockerHub lets a Repo without a registry host mean Docker Hub, as
 	// it does in ko's KO_DOCKER_REPO; otherwise only a Repo that says
 	// docker.io goes there.
 	DockerHub bool
-}
-
-// Name is the repository an image with the import path ip is pushed to
-// under repo with the naming strategy naming, as ko names them: the
-// import path is lowercased, then
-//
-//	default:               REPO/<last element>-<hex md5 of the import path>
-//	bare:                  REPO
-//	base-import-paths:     REPO/<last element>
-//	preserve-import-paths: REPO/<import path>
-func Name(repo, naming, ip string) string {
-	ip = strings.ToLower(ip)
-	switch naming {
-	case config.NamingBare:
-		return repo
-	case config.NamingBase:
-		return path.Join(repo, path.Base(ip))
-	case config.NamingPreserve:
-		return path.Join(repo, ip)
-	}
-	sum := md5.Sum([]byte(ip)) //nolint:gosec // a name, as ko computes it, not a security measure
-	return path.Join(repo, path.Base(ip)+"-"+hex.EncodeToString(sum[:]))
 }
 
 // Target is the repository img goes to.
@@ -70,8 +44,8 @@ func (p Registry) Target(img Image, several bool) (string, error) {
 		return "", fmt.Errorf("image %s names no registry to push to: give a repository (e.g. ghcr.io/org/%s), or name it like registry.example.com/%s", img.Name, img.Name, img.Name)
 	case target == "":
 		return img.Name, nil
-	case p.Naming != "":
-		target = Name(target, p.Naming, cmp.Or(img.ImportPath, img.Name))
+	case p.Namer != nil:
+		target = p.Namer(target, img)
 	case several:
 		target = strings.TrimSuffix(target, "/") + "/" + path.Base(img.Name)
 	}
