@@ -352,6 +352,12 @@ func TestResolveOffline(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "-:3 (example.com/demo/cmd/nope)") {
 		t.Errorf("unknown program: exit %d, %s", r.code, r.stderr)
 	}
+	writeFile(t, filepath.Join(dir, "cmd", "broken", "main.go"), "package main\n\nfunc main() { undefined() }\n")
+	r = resolve(noPush, "x: ko://example.com/demo/cmd/app\ny: ko://example.com/demo/cmd/broken\n")
+	if r.code == 0 || r.stdout != "" || !strings.Contains(r.stderr, "-:2 (example.com/demo/cmd/broken): go build of example.com/demo/cmd/broken") {
+		t.Errorf("a build failure: exit %d, %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	os.RemoveAll(filepath.Join(dir, "cmd", "broken"))
 	r = resolve(noPush, "a: example.com/demo/cmd/app\n", "--strict")
 	if r.code == 0 || !strings.Contains(r.stderr, "-:1: example.com/demo/cmd/app is a package of this module written without a scheme") {
 		t.Errorf("--strict: exit %d, %s", r.code, r.stderr)
