@@ -184,6 +184,15 @@ func (f *resolveFlags) run(ctx context.Context, stdin io.Reader, stderr io.Write
 			return nil, located(withFlagHint(err))
 		}
 	}
+	if f.imageRefs != "" {
+		var lines strings.Builder
+		for _, p := range programs {
+			fmt.Fprintln(&lines, refs[p])
+		}
+		if err := os.WriteFile(f.imageRefs, []byte(lines.String()), 0o644); err != nil {
+			return nil, fmt.Errorf("writing --image-refs: %w", err)
+		}
+	}
 	var outs [][]byte
 	for _, file := range files {
 		outs = append(outs, file.Replace(func(r resolve.Ref) string { return refs[r.Target] }))

@@ -166,7 +166,8 @@ func TestResolveKubernetes(t *testing.T) {
 
 	repo := reg.addr + "/demo"
 	env = append(env, "KO_DOCKER_REPO="+repo)
-	r = kiln(t, dir, append(env, deadProxy...), "resolve", "-q", "-f", "config")
+	imageRefs := filepath.Join(tempDir(t), "refs")
+	r = kiln(t, dir, append(env, deadProxy...), "resolve", "-q", "-f", "config", "--image-refs", imageRefs)
 	if r.code != 0 {
 		t.Fatalf("kiln resolve: exit %d\n%s", r.code, r.stderr)
 	}
@@ -184,6 +185,9 @@ func TestResolveKubernetes(t *testing.T) {
 	}
 	if r.stdout != want {
 		t.Errorf("kiln resolve printed\n%s\nwant exactly\n%s", r.stdout, want)
+	}
+	if data, _ := os.ReadFile(imageRefs); string(data) != refs["example.com/demo/cmd/app"]+"\n"+refs["example.com/demo/cmd/worker"]+"\n" {
+		t.Errorf("--image-refs wrote %q", data)
 	}
 
 	// Every reference is pullable; podman runs the app.
@@ -204,6 +208,13 @@ func TestResolveKubernetes(t *testing.T) {
 	pm.run("pull", "-q", "--tls-verify=false", "--creds", reg.user+":"+reg.pass, app)
 	if out := pm.run("run", "--rm", "--network", "none", app); strings.TrimSpace(out) != "hello from app" {
 		t.Errorf("podman run %s printed %q", app, out)
+	}
+
+	// kiln build --push, as ko users type it: to $KO_DOCKER_REPO, named
+	// as ko names it; the same image as resolve's.
+	r2 := kiln(t, dir, append(env, deadProxy...), "build", "-q", "--push", "./cmd/worker")
+	if r2.code != 0 || strings.TrimSpace(r2.stdout) != refs["example.com/demo/cmd/worker"] {
+		t.Errorf("kiln build --push with KO_DOCKER_REPO: exit %d, %q, want %s\n%s", r2.code, r2.stdout, refs["example.com/demo/cmd/worker"], r2.stderr)
 	}
 
 	// ko v0.19.1 on the same directory.
