@@ -72,25 +72,51 @@ type File struct {
 
 	// Path is where the file was read from ("" if there was none).
 	Path string `yaml:"-"`
+	// Func is the project's Knative Functions func.yaml, nil if there is
+	// none. It gives the runtime and base when kiln.yaml does not, and
+	// its settings apply to the target at the root (see For).
+	Func *Func `yaml:"-"`
 	// keys are the keys the file sets, with their lines.
 	keys []keyLine
 }
 
 // Load reads dir/kiln.yaml. A missing file gives an empty File and no error.
 func Load(dir string) (*File, error) {
-	p := filepath.Join(dir, FileName)
-	data, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return &File{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
-	}
-	f, err := Parse(p, data)
+	fn, err := LoadFunc(dir)
 	if err != nil {
 		return nil, err
 	}
+	p := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(p)
+	f := &File{}
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	default:
+		if f, err = Parse(p, data); err != nil {
+			return nil, err
+		}
+	}
+	if fn != nil {
+		f.Func = fn
+		if f.Runtime == "" {
+			f.Runtime = fn.Runtime
+		}
+		if f.Base == "" {
+			f.Base = fn.Base
+		}
+	}
 	return f, nil
+}
+
+// RuntimeSource names the file and line that set the runtime, for
+// messages.
+func (f *File) RuntimeSource() string {
+	if f.Path == "" && f.Func != nil && f.Func.Runtime != "" {
+		return fmt.Sprintf("%s:%d", f.Func.Path, f.Func.RuntimeLine)
+	}
+	return f.Path
 }
 
 // Parse decodes kiln.yaml content strictly: an unknown key is an error that
@@ -277,7 +303,7 @@ func (f *File) For(relDir string) Settings {
 	s := f.Settings
 	t, ok := f.target(relDir)
 	if !ok {
-		return s
+		return f.withFunc(relDir, s)
 	}
 	if t.Name != "" {
 		s.Name = t.Name
@@ -299,7 +325,16 @@ func (f *File) For(relDir string) Settings {
 	s.Env = mergeMaps(s.Env, t.Env)
 	s.BuildEnv = mergeMaps(s.BuildEnv, t.BuildEnv)
 	s.Labels = mergeMaps(s.Labels, t.Labels)
-	return s
+	return f.withFunc(relDir, s)
+}
+
+// withFunc completes the settings of the target at the root with
+// func.yaml's.
+func (f *File) withFunc(relDir string, s Settings) Settings {
+	if f.Func == nil || path.Clean(relDir) != "." {
+		return s
+	}
+	return f.Func.under(s)
 }
 
 func (f *File) target(relDir string) (Settings, bool) {
