@@ -479,7 +479,7 @@ func testPythonFunction(t *testing.T, e *pyEnv, pm *podman) {
 	defer pm.run("rm", "-f", "-t", "0", id)
 	base := "http://" + strings.TrimSpace(pm.run("port", id, "9090/tcp"))
 	get(t, base+"/health/liveness", 60*time.Second)
-	if body := get(t, base+"/health/readiness", 5*time.Second); body != "ok\n" {
+	if body := get(t, base+"/health/readiness", 5*time.Second); body != "READY\n" {
 		t.Errorf("readiness: %q", body)
 	}
 	resp, err := http.Get(base + "/?name=kiln")
@@ -509,7 +509,7 @@ func testPythonFunction(t *testing.T, e *pyEnv, pm *podman) {
 		t.Errorf("stopping took %s", d)
 	}
 	logs := pm.combined("logs", id)
-	for _, want := range []string{"GET /?name=kiln 201", "RuntimeError: boom", "GET /boom 500", "stop called", "kiln-function: stopped"} {
+	for _, want := range []string{"GET /?name=kiln 201", "RuntimeError: boom", "GET /boom 500", "stop called", "stopped"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
