@@ -334,3 +334,233 @@ func TestKnativeGo(t *testing.T) {
 		}
 	})
 }
+
+// func's Python pyproject.toml, without the template's dependencies
+// (httpx, pytest, pytest-asyncio and, for cloudevents, cloudevents),
+// which no index here serves.
+const pyFuncProject = `[project]
+name = "function"
+description = ""
+version = "0.1.0"
+requires-python = ">=3.9"
+readme = "README.md"
+license = "MIT"
+dependencies = []
+authors = [
+  { name="Your Name", email="you@example.com"},
+]
+
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[tool.pytest.ini_options]
+asyncio_mode = "strict"
+asyncio_default_fixture_loop_scope = "function"
+`
+
+// func's Python http template, with a handler that streams the request
+// body and a slow path.
+const pyFuncHTTP = `import asyncio
+import logging
+
+
+def new():
+    """ New is the only method that must be implemented by a Function.
+    The instance returned can be of any name.
+    """
+    return Function()
+
+
+class Function:
+    def __init__(self):
+        self.greeting = None
+
+    async def handle(self, scope, receive, send):
+        """ Handle all HTTP requests to this Function other than readiness
+        and liveness probes."""
+        logging.info("OK: Request Received")
+        if scope["path"] == "/slow":
+            await asyncio.sleep(2)
+        chunks, size = 0, 0
+        more = True
+        while more:
+            msg = await receive()
+            more = msg.get("more_body", False)
+            if msg.get("body"):
+                chunks += 1
+                size += len(msg["body"])
+        await send({
+            'type': 'http.response.start',
+            'status': 200,
+            'headers': [
+                [b'content-type', b'text/plain'],
+            ],
+        })
+        await send({
+            'type': 'http.response.body',
+            'body': ("OK %s chunks=%d bytes=%d" % (self.greeting, chunks, size)).encode(),
+        })
+
+    def start(self, cfg):
+        """ start is an optional method which is called when a new Function
+        instance is started."""
+        self.greeting = cfg.get("GREETING")
+        logging.warning("Function starting with GREETING=%s", self.greeting)
+
+    def stop(self):
+        """ stop is an optional method which is called when a function is
+        stopped."""
+        logging.warning("Function stopping")
+
+    def alive(self):
+        return True, "Alive"
+
+    def ready(self):
+        return True, "Ready"
+`
+
+// func's Python cloudevents template; the CloudEvent class comes from the
+// cloudevents package when it is installed.
+const pyFuncCloudEvents = `import logging
+
+try:
+    from cloudevents.core.v1.event import CloudEvent
+except ImportError:  # no index here serves the cloudevents package
+    class CloudEvent:
+        def __init__(self, attributes, data=None):
+            self.attributes, self.data = attributes, data
+
+        def get_attributes(self):
+            return dict(self.attributes)
+
+        def get_data(self):
+            return self.data
+
+
+def new():
+    return Function()
+
+
+class Function:
+    async def handle(self, scope, receive, send):
+        """ Handle all CloudEvents sent to this Function."""
+        logging.info("OK: CloudEvent Received")
+        event = scope["event"]
+        response = CloudEvent(
+            attributes={
+                "type": "function.response",
+                "source": "function",
+                "id": f"response-{event.get_id()}",
+            },
+            data={"message": "OK", "in": event.get_data()},
+        )
+        await send(response)
+
+    def start(self, cfg):
+        logging.info("Function starting")
+
+    def stop(self):
+        logging.info("Function stopping")
+`
+
+// testKnativePython: func's Python http and cloudevents projects build
+// unchanged and answer as func's middleware would.
+func testKnativePython(t *testing.T, e *pyEnv, pm *podman) {
+	build := func(dir string) string {
+		out := filepath.Join(tempDir(t), "out")
+		e.mustKiln(t, dir, "build", "-q", "--base", e.base, "--platform", "linux/amd64", "--output", "oci:"+out)
+		return out
+	}
+	start := func(out, name string) (string, string) {
+		id := strings.TrimSpace(pm.run("run", "-d", "-p", "127.0.0.1::8080", "oci:"+out+":"+name))
+		base := "http://" + strings.TrimSpace(pm.run("port", id, "8080/tcp"))
+		get(t, base+"/health/liveness", 60*time.Second)
+		return base, id
+	}
+
+	dir := funcProject(t, map[string]string{
+		"func.yaml":            funcYAML("py-hello", "python", "run:\n  envs:\n  - name: GREETING\n    value: hi\n"),
+		"pyproject.toml":       pyFuncProject,
+		"README.md":            "# Python HTTP Function\n",
+		"function/__init__.py": "from .func import new\n",
+		"function/func.py":     pyFuncHTTP,
+		"tests/test_func.py":   "import pytest\nfrom function import new\n",
+	})
+	base, id := start(build(dir), "py-hello")
+	defer pm.run("rm", "-f", "-t", "0", id)
+	if body := get(t, base+"/health/readiness", 5*time.Second); body != "READY\n" {
+		t.Errorf("readiness: %q", body)
+	}
+	if body := get(t, base+"/", 5*time.Second); body != "OK hi chunks=0 bytes=0" {
+		t.Errorf("GET /: %q", body)
+	}
+	// The body reaches receive() in pieces as the client sends them.
+	pr, pw := io.Pipe()
+	go func() {
+		for i := 0; i < 3; i++ {
+			pw.Write([]byte(strings.Repeat("x", 1000)))
+			time.Sleep(300 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	resp, err := http.Post(base+"/upload", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(resp); !strings.Contains(body, "bytes=3000") || strings.Contains(body, "chunks=1 ") {
+		t.Errorf("streamed POST: %q", body)
+	}
+	// Four two-second requests at once take about two seconds.
+	begin := time.Now()
+	done := make(chan string)
+	for i := 0; i < 4; i++ {
+		go func() {
+			resp, err := http.Get(base + "/slow")
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			done <- readAll(resp)
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if body := <-done; !strings.HasPrefix(body, "OK hi") {
+			t.Errorf("slow request: %q", body)
+		}
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("four concurrent two-second requests took %s", d)
+	}
+	pm.run("stop", "-t", "20", id)
+	logs := pm.combined("logs", id)
+	for _, want := range []string{"Function starting with GREETING=hi", "POST /upload 200", "received SIGTERM", "Function stopping", "stopped"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+	if code := strings.TrimSpace(pm.run("inspect", "--format", "{{.State.ExitCode}}", id)); code != "0" {
+		t.Errorf("exit code %s after SIGTERM, want 0", code)
+	}
+
+	dir = funcProject(t, map[string]string{
+		"func.yaml":            funcYAML("py-events", "python", "invoke: cloudevent\n"),
+		"pyproject.toml":       pyFuncProject,
+		"function/__init__.py": "from .func import new\n",
+		"function/func.py":     pyFuncCloudEvents,
+	})
+	base, id = start(build(dir), "py-events")
+	defer pm.run("rm", "-f", "-t", "0", id)
+	for _, structured := range []bool{false, true} {
+		resp, body := postEvent(t, base+"/", structured, "e1", "ping")
+		var doc map[string]any
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/cloudevents+json" || json.Unmarshal([]byte(body), &doc) != nil ||
+			doc["type"] != "function.response" || doc["id"] != "response-e1" || doc["source"] != "function" {
+			t.Errorf("structured %v: %d %v %q", structured, resp.StatusCode, resp.Header, body)
+		}
+	}
+	resp, err = http.Post(base+"/", "text/plain", strings.NewReader("not an event"))
+	if err != nil || resp.StatusCode != 400 {
+		t.Errorf("plain POST: %v %v, want 400", resp, err)
+	}
+}
