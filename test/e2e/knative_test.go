@@ -293,6 +293,23 @@ func TestKnativeGo(t *testing.T) {
 		}
 	})
 
+	t.Run("init templates", func(t *testing.T) {
+		for _, tmpl := range []string{"http", "cloudevents"} {
+			dir := filepath.Join(tempDir(t), "go-"+tmpl)
+			mustKiln(t, filepath.Dir(dir), "init", "--template", tmpl, dir)
+			goTest(t, dir)
+			base, id := runFunc(t, pm, dir, "go-"+tmpl, "GREETING=there")
+			if tmpl == "http" {
+				if body := get(t, base+"/", 5*time.Second); body != "OK there\n" {
+					t.Errorf("GET / answered %q", body)
+				}
+			} else if resp, body := postEvent(t, base+"/", false, "e1", "ping"); resp.StatusCode != 200 || resp.Header.Get("Ce-Id") != "response-e1" || body != `{"message":"OK"}` {
+				t.Errorf("event answered %d %v %q", resp.StatusCode, resp.Header, body)
+			}
+			pm.run("rm", "-f", "-t", "0", id)
+		}
+	})
+
 	t.Run("cloudevents", func(t *testing.T) {
 		i := 0
 		for shape, src := range goCloudEvents {
@@ -562,5 +579,21 @@ func testKnativePython(t *testing.T, e *pyEnv, pm *podman) {
 	resp, err = http.Post(base+"/", "text/plain", strings.NewReader("not an event"))
 	if err != nil || resp.StatusCode != 400 {
 		t.Errorf("plain POST: %v %v, want 400", resp, err)
+	}
+
+	// kiln init --template writes projects that test, build and serve.
+	for _, tmpl := range []string{"http", "cloudevents"} {
+		dir := filepath.Join(tempDir(t), "py-"+tmpl)
+		e.mustKiln(t, filepath.Dir(dir), "init", "--runtime", "python", "--template", tmpl, dir)
+		command(t, nil, "sh", "-c", "cd "+dir+" && python3 -m unittest discover -s tests")
+		base, id := start(build(dir), "py-"+tmpl)
+		if tmpl == "http" {
+			if body := get(t, base+"/", 5*time.Second); body != "OK None" {
+				t.Errorf("GET / answered %q", body)
+			}
+		} else if resp, body := postEvent(t, base+"/", true, "e1", "ping"); resp.StatusCode != 200 || !strings.Contains(body, `"id": "response-e1"`) {
+			t.Errorf("event answered %d %q", resp.StatusCode, body)
+		}
+		pm.run("rm", "-f", "-t", "0", id)
 	}
 }
