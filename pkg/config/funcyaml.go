@@ -115,7 +115,9 @@ func ParseFunc(file string, data []byte) (*Func, error) {
 	}
 	var y funcYAML
 	if err := yaml.Unmarshal(data, &y); err != nil {
-		return nil, yamlError(file, err)
+		msg := strings.NewReplacer("[]config.funcEnv", "a list of entries with name: and value:", "[]config.funcLabel", "a list of entries with key: and value:",
+			"config.funcEnv", "an entry with name: and value:", "config.funcLabel", "an entry with key: and value:").Replace(yamlError(file, err).Error())
+		return nil, errors.New(msg)
 	}
 	f := &Func{Path: file, Name: y.Name, Runtime: y.Runtime, Invoke: y.Invoke, Base: y.Build.BaseImage, Registry: y.Registry, Image: y.Image}
 	line := func(path ...string) int { return nodeLine(&doc, path...) }

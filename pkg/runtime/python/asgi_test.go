@@ -197,6 +197,20 @@ async def handle(scope, receive, send):
 	}
 }
 
+// TestASGINoLifespan: an app that ignores the lifespan scope starts at
+// once and serves.
+func TestASGINoLifespan(t *testing.T) {
+	s := startServiceFiles(t, map[string]string{"function.py": `async def handle(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"plain"})
+`}, nil)
+	if code, _, body := fetch(t, "GET", s.url+"/", ""); code != 200 || body != "plain" {
+		t.Errorf("GET /: %d %q", code, body)
+	}
+}
+
 // ceFunction has the shape of func's Python cloudevents template, with
 // the CloudEvent class of the cloudevents package when it is installed
 // and a stand-in with the same constructor otherwise.

@@ -622,8 +622,12 @@ class Server:
             async def run():
                 try:
                     await self.fn.handle(scope, receive, send)
+                    error = "handle returned"
                 except BaseException as e:
-                    await self.lifespan_reply.put({"type": "unsupported", "error": e})
+                    error = e
+                # An app that returns (or fails) without answering does
+                # not speak the lifespan protocol.
+                await self.lifespan_reply.put({"type": "unsupported", "error": error})
 
             self.lifespan_task = asyncio.ensure_future(run())
         await self.lifespan_queue.put({"type": "lifespan." + phase})
