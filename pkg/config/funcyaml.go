@@ -96,12 +96,12 @@ var (
 // LoadFunc reads dir/func.yaml; nil without error when there is none.
 func LoadFunc(dir string) (*Func, error) {
 	p := filepath.Join(dir, FuncFileName)
-	data, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
+	data, err := readLimited(p)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
+		return nil, err
 	}
 	return ParseFunc(p, data)
 }
