@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // Fixtures in the shapes of Knative Functions' templates (func create -l
@@ -595,5 +597,30 @@ func testKnativePython(t *testing.T, e *pyEnv, pm *podman) {
 			t.Errorf("event answered %d %q", resp.StatusCode, body)
 		}
 		pm.run("rm", "-f", "-t", "0", id)
+	}
+}
+
+// TestKnativePushTarget: kiln push without --repo sends a func project's
+// last build where func.yaml says, registry/name:latest or image.
+func TestKnativePushTarget(t *testing.T) {
+	reg := startRegistry(t)
+	env := append(reg.dockerConfig(t, reg.pass), "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=")
+	dir := funcProject(t, map[string]string{"func.yaml": funcYAML("pushed-fn", "go", "registry: "+reg.addr+"/alice\n"), "go.mod": goFuncMod, "handle.go": goStaticCtxHTTP})
+	mustKiln(t, dir, "build", "-q")
+	r := kiln(t, dir, env, "push", "--insecure-registry")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, reg.addr+"/alice/pushed-fn@sha256:") {
+		t.Fatalf("kiln push: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := remote.Image(mustRef(t, reg.addr+"/alice/pushed-fn:latest"), reg.remoteOpts()...); err != nil {
+		t.Errorf("no %s/alice/pushed-fn:latest: %v", reg.addr, err)
+	}
+
+	writeFile(t, filepath.Join(dir, "func.yaml"), funcYAML("pushed-fn", "go", "registry: "+reg.addr+"/alice\nimage: "+reg.addr+"/bob/other:v1\n"))
+	r = kiln(t, dir, env, "push", "--insecure-registry")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, reg.addr+"/bob/other@sha256:") {
+		t.Fatalf("kiln push to image: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := remote.Image(mustRef(t, reg.addr+"/bob/other:v1"), reg.remoteOpts()...); err != nil {
+		t.Errorf("no %s/bob/other:v1: %v", reg.addr, err)
 	}
 }
