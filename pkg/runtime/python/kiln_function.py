@@ -43,6 +43,7 @@ DEFAULT_SHUTDOWN_TIMEOUT = 8.0
 MAX_HEADER_BYTES = 1 << 20
 MAX_BODY_BYTES = 64 << 20  # for handlers that get the whole body
 CHUNK = 64 << 10
+IDLE_TIMEOUT = 60  # seconds a connection may wait for its next request head
 REASONS = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently", 302: "Found",
     304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -463,7 +464,9 @@ class Server:
     async def exchange(self, reader, writer):
         """Serves one request on the connection; returns whether to keep it open."""
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+        except asyncio.TimeoutError:
+            return False
         except asyncio.LimitOverrunError:
             writer.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return False
