@@ -839,7 +839,7 @@ async def serve(fn, timeout, module_name):
     else:
         server = await asyncio.start_server(srv.connection, host, port, limit=MAX_HEADER_BYTES)
         extra = []
-    where = ", ".join("%s" % (s.getsockname()[:2],) for srvr in [server] + extra for s in srvr.sockets)
+    where = ", ".join(("[%s]:%d" if ":" in s.getsockname()[0] else "%s:%d") % s.getsockname()[:2] for srvr in [server] + extra for s in srvr.sockets)
     log("serving function %s on %s" % (module_name, where))
     await stop.wait()
 
