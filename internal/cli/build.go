@@ -128,7 +128,9 @@ Handle(http.ResponseWriter, *http.Request), or New() returning a type with
 that method; kiln serves it with a main package it generates. A directory
 holding pyproject.toml or requirements.txt (and no go.mod) is a Python
 project, built into one image on a Python base with its dependencies
-installed for each platform (see docs/python.md).
+installed for each platform (see docs/python.md). A Knative Functions
+project (func.yaml) builds as it is: HTTP and CloudEvents handlers, Go and
+Python, in the image func.yaml names (see docs/functions.md).
 
 Images are built into the project's .kiln/ directory (.kiln/last links to
 the newest build); an unchanged project reuses its previous build.

@@ -31,10 +31,16 @@ function: a package whose New returns a type with Handle and the optional
 Start, Stop, Ready and Alive, which kiln serves with a main package of its
 own. --runtime python writes a Python app (main.py) or a handle(request)
 function (function.py) instead. DIR must be new or empty unless --force is
-given.`,
+given.
+
+--template http|cloudevents writes a Knative Functions project instead, in
+the shape func create gives it (func.yaml, and for Go module "function"
+with New returning the instance; for Python the package "function" with
+new() and an ASGI handle), which kiln and func both build.`,
 		Example: `  kiln init --kind function hello
   kiln init --kind app --module example.com/team/api api
-  kiln init --runtime python --kind function hello-py`,
+  kiln init --runtime python --kind function hello-py
+  kiln init --template cloudevents --runtime python events-py`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError{errors.New("kiln init takes one directory, e.g. kiln init --kind function hello")}
@@ -43,9 +49,15 @@ given.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opt.Dir, opt.Kind = args[0], config.Kind(kind)
+			if opt.Template != "" && !cmd.Flags().Changed("kind") {
+				opt.Kind = ""
+			}
 			res, err := scaffold.Init(cmd.Context(), opt)
 			if err != nil {
 				return withFlagHint(err)
+			}
+			if opt.Template != "" {
+				return printKnativeInit(stdout, opt, res)
 			}
 			if opt.Runtime == "python" {
 				fmt.Fprintf(stdout, "Wrote a Python %s in %s: %s\n", res.Kind, args[0], strings.Join(res.Files, ", "))
@@ -61,6 +73,7 @@ given.`,
 	f.StringVar(&opt.Runtime, "runtime", "go", "the language of the project: go or python")
 	f.StringVar(&kind, "kind", "app", "app (a program, package main) or function (a package kiln serves over HTTP)")
 	f.StringVar(&opt.Module, "module", "", "the Go module path (default: DIR's name)")
+	f.StringVar(&opt.Template, "template", "", "http or cloudevents: a Knative Functions project (func.yaml, func's layout) instead of kiln's starter")
 	f.BoolVar(&opt.Force, "force", false, "write into a directory that is not empty, replacing files of the same names")
 	return cmd
 }

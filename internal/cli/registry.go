@@ -38,8 +38,10 @@ func newPushCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Push a finished build to a registry",
 		Long: `Push the images of a finished build: BUILD is a .kiln build folder, or a
 project directory whose last build is pushed (default: the current
-directory). Without --repo, each image goes to its own name, which must
-start with a registry (registry.example.com/team/app).
+directory). Without --repo, a Knative Functions project goes where its
+func.yaml says (image:, else registry:/name:latest), and other images go
+to their own names, which must start with a registry
+(registry.example.com/team/app).
 
 Credentials come from the docker config ($DOCKER_CONFIG, credential
 helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
@@ -58,6 +60,11 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 			res, err := build.Open(buildDir)
 			if err != nil {
 				return err
+			}
+			if repo == "" {
+				if repo, tags, err = funcPushTarget(dir, tags); err != nil {
+					return err
+				}
 			}
 			rep, wait := newReporter(stderr, quiet)
 			pub, err := pushPublisher(res, publish.Registry{Repo: repo, Tags: tags, Namer: namer(res.Naming), Options: reg, Progress: rep})

@@ -79,14 +79,40 @@ type File struct {
 
 	// Path is where the file was read from ("" if there was none).
 	Path string `yaml:"-"`
+	// Func is the project's Knative Functions func.yaml, nil if there is
+	// none. It gives the runtime and base when kiln.yaml does not, and
+	// its settings apply to the target at the root (see For).
+	Func *Func `yaml:"-"`
 	// keys are the keys the file sets, with their lines.
 	keys []keyLine
 }
 
-// Load reads dir/kiln.yaml, else ko's dir/.ko.yaml (see LoadKo). No file
-// gives an empty File and no error; a kiln.yaml that is a symbolic link
-// to nothing is an error.
+// Load reads dir/kiln.yaml (else ko's dir/.ko.yaml, see LoadKo), and
+// dir/func.yaml when there is one (see Func). No kiln.yaml gives an empty
+// File and no error; a kiln.yaml that is a symbolic link to nothing is an
+// error.
 func Load(dir string) (*File, error) {
+	fn, err := LoadFunc(dir)
+	if err != nil {
+		return nil, err
+	}
+	f, err := loadKiln(dir)
+	if err != nil {
+		return nil, err
+	}
+	if fn != nil {
+		f.Func = fn
+		if f.Runtime == "" {
+			f.Runtime = fn.Runtime
+		}
+		if f.Base == "" {
+			f.Base = fn.Base
+		}
+	}
+	return f, nil
+}
+
+func loadKiln(dir string) (*File, error) {
 	p := filepath.Join(dir, FileName)
 	fi, err := os.Lstat(p)
 	if errors.Is(err, os.ErrNotExist) {
@@ -105,11 +131,16 @@ func Load(dir string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := Parse(p, data)
-	if err != nil {
-		return nil, err
+	return Parse(p, data)
+}
+
+// RuntimeSource names the file and line that set the runtime, for
+// messages.
+func (f *File) RuntimeSource() string {
+	if f.Path == "" && f.Func != nil && f.Func.Runtime != "" {
+		return fmt.Sprintf("%s:%d", f.Func.Path, f.Func.RuntimeLine)
 	}
-	return f, nil
+	return f.Path
 }
 
 // readLimited reads the file at p, refusing more than MaxFileSize bytes
@@ -330,7 +361,7 @@ func (f *File) For(relDir string) Settings {
 	s := f.Settings
 	t, ok := f.target(relDir)
 	if !ok {
-		return s
+		return f.withFunc(relDir, s)
 	}
 	if t.Name != "" {
 		s.Name = t.Name
@@ -355,7 +386,16 @@ func (f *File) For(relDir string) Settings {
 	s.Env = mergeMaps(s.Env, t.Env)
 	s.BuildEnv = mergeMaps(s.BuildEnv, t.BuildEnv)
 	s.Labels = mergeMaps(s.Labels, t.Labels)
-	return s
+	return f.withFunc(relDir, s)
+}
+
+// withFunc completes the settings of the target at the root with
+// func.yaml's.
+func (f *File) withFunc(relDir string, s Settings) Settings {
+	if f.Func == nil || path.Clean(relDir) != "." {
+		return s
+	}
+	return f.Func.under(s)
 }
 
 func (f *File) target(relDir string) (Settings, bool) {

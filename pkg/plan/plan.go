@@ -167,11 +167,12 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 	}
 	cfg := proj.Config
 	if cfg.Runtime != "" && cfg.Runtime != rt.Name() {
-		return nil, fmt.Errorf("%s says runtime: %s, but %s is a %s project; build its %s programs from its own directory, or correct runtime:", cfg.Path, cfg.Runtime, strings.Join(argsOrDot(opt.Targets), " "), rt.Name(), cfg.Runtime)
+		return nil, fmt.Errorf("%s says runtime: %s, but %s is a %s project; build its %s programs from its own directory, or correct runtime:", cfg.RuntimeSource(), cfg.Runtime, strings.Join(argsOrDot(opt.Targets), " "), rt.Name(), cfg.Runtime)
 	}
 	if err := cfg.CheckKeys(rt.Name(), rt.Keys()); err != nil {
 		return nil, err
 	}
+	reportFunc(cfg.Func, rt, opt.Progress)
 	pl := &Plan{Project: proj, Runtime: rt}
 	defer func() {
 		if err != nil {
@@ -289,7 +290,7 @@ func runtimeOf(dir string, runtimes []runtime.Runtime) (runtime.Runtime, error) 
 		}
 	}
 	if cfg.Runtime != "" {
-		return nil, fmt.Errorf("%s: runtime: %q is not a runtime kiln has; write %s", cfg.Path, cfg.Runtime, strings.Join(names, " or "))
+		return nil, fmt.Errorf("%s: runtime: %q is not a runtime kiln has; write %s", cfg.RuntimeSource(), cfg.Runtime, strings.Join(names, " or "))
 	}
 	for _, rt := range runtimes {
 		ok, err := rt.Detect(dir)

@@ -54,6 +54,10 @@ type Options struct {
 	// GoVersion is go.mod's go line; "" takes the installed toolchain's
 	// language version, so nothing needs downloading.
 	GoVersion string
+	// Template, "http" or "cloudevents", writes a Knative Functions
+	// project (with a func.yaml) in the shape func create gives it,
+	// instead of kiln's own starter.
+	Template string
 	// Force writes into a directory that is not empty, replacing files of
 	// the same names (and adding .kiln/ to an existing .gitignore).
 	Force bool
@@ -79,10 +83,10 @@ func Init(ctx context.Context, opt Options) (*Result, error) {
 	if !slices.Contains(Runtimes, opt.Runtime) {
 		return nil, fmt.Errorf("runtime %q is not one kiln knows: use %s", opt.Runtime, strings.Join(Runtimes, ", "))
 	}
-	if opt.Kind == "" {
+	if opt.Kind == "" && opt.Template == "" {
 		opt.Kind = config.KindApp
 	}
-	if !slices.Contains(Kinds, opt.Kind) {
+	if opt.Template == "" && !slices.Contains(Kinds, opt.Kind) {
 		return nil, fmt.Errorf("kind %q is not one kiln knows: use app (a program, package main) or function (a package exporting New or Handle, which kiln serves)", opt.Kind)
 	}
 	if opt.Dir == "" {
@@ -94,6 +98,9 @@ func Init(ctx context.Context, opt Options) (*Result, error) {
 	}
 	if err := checkEmpty(dir, opt.Force); err != nil {
 		return nil, err
+	}
+	if opt.Template != "" {
+		return writeKnative(ctx, dir, opt)
 	}
 	if opt.Runtime == "python" {
 		files, err := WritePython(dir, opt.Kind)
@@ -154,7 +161,13 @@ func Init(ctx context.Context, opt Options) (*Result, error) {
 }
 
 func render(p string, data any) ([]byte, error) {
-	text, err := templates.ReadFile(p)
+	return renderFS(templates, p, data)
+}
+
+// renderFS runs the template p of fsys over data; Go source comes out
+// gofmt clean.
+func renderFS(fsys fs.ReadFileFS, p string, data any) ([]byte, error) {
+	text, err := fsys.ReadFile(p)
 	if err != nil {
 		return nil, err
 	}

@@ -196,6 +196,7 @@ func TestPython(t *testing.T) {
 	t.Run("errors", func(t *testing.T) { testPythonErrors(t, e) })
 	t.Run("declared kind", func(t *testing.T) { testPythonDeclaredKind(t, e) })
 	t.Run("starters", func(t *testing.T) { testPythonStarters(t, e, pm) })
+	t.Run("knative", func(t *testing.T) { testKnativePython(t, e, pm) })
 }
 
 const appMain = `import os
@@ -479,7 +480,7 @@ func testPythonFunction(t *testing.T, e *pyEnv, pm *podman) {
 	defer pm.run("rm", "-f", "-t", "0", id)
 	base := "http://" + strings.TrimSpace(pm.run("port", id, "9090/tcp"))
 	get(t, base+"/health/liveness", 60*time.Second)
-	if body := get(t, base+"/health/readiness", 5*time.Second); body != "ok\n" {
+	if body := get(t, base+"/health/readiness", 5*time.Second); body != "READY\n" {
 		t.Errorf("readiness: %q", body)
 	}
 	resp, err := http.Get(base + "/?name=kiln")
@@ -509,7 +510,7 @@ func testPythonFunction(t *testing.T, e *pyEnv, pm *podman) {
 		t.Errorf("stopping took %s", d)
 	}
 	logs := pm.combined("logs", id)
-	for _, want := range []string{"GET /?name=kiln 201", "RuntimeError: boom", "GET /boom 500", "stop called", "kiln-function: stopped"} {
+	for _, want := range []string{"GET /?name=kiln 201", "RuntimeError: boom", "GET /boom 500", "stop called", "stopped"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}

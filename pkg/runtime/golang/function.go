@@ -29,22 +29,41 @@ type Function struct {
 	Instance bool
 	// The optional methods of T.
 	Start, Stop, Ready, Alive bool
+	// Context is true for a Handle whose first parameter is a
+	// context.Context.
+	Context bool
+	// CloudEvents is true for a Handle of one of the CloudEvents shapes
+	// (CloudEventShapes): it receives events, not HTTP requests.
+	CloudEvents bool
+	// Event is true for a CloudEvents Handle taking an event.Event;
+	// EventResult for one returning *event.Event, ErrorResult for one
+	// returning an error.
+	Event, EventResult, ErrorResult bool
 }
+
+// CloudEventsPackage is the package of event.Event, from the CloudEvents
+// Go SDK.
+const CloudEventsPackage = "github.com/cloudevents/sdk-go/v2/event"
 
 // Signatures tells what a package must export to be a function. Errors
 // about packages that are neither programs nor functions end with it.
 const Signatures = `kiln builds a program (package main with a func main()) or a function:
 a package other than main that exports either
 	func Handle(http.ResponseWriter, *http.Request)
+	func Handle(context.Context, http.ResponseWriter, *http.Request)
+	or a CloudEvents Handle (below)
 or
 	func New() T
-where T has the method
-	Handle(http.ResponseWriter, *http.Request)
-and, if it needs them, these, which kiln's service calls
+where T has the method Handle of one of those shapes, and, if it needs them,
+these, which kiln's service calls
 	Start(context.Context, map[string]string) error  before serving
 	Stop(context.Context) error                      on shutdown
 	Ready(context.Context) (bool, error)             on GET /health/readiness
-	Alive(context.Context) (bool, error)             on GET /health/liveness`
+	Alive(context.Context) (bool, error)             on GET /health/liveness
+A CloudEvents Handle (event.Event is github.com/cloudevents/sdk-go/v2/event.Event)
+takes (), (context.Context), (event.Event) or (context.Context, event.Event)
+and returns nothing or error; one taking an event may also return *event.Event
+or (*event.Event, error).`
 
 // NotFunctionError says why a package that is not main is not a function
 // either.
@@ -124,13 +143,88 @@ var (
 	errorT         = identical(types.Universe.Lookup("error").Type())
 	boolT          = identical(types.Typ[types.Bool])
 	configT        = identical(types.NewMap(types.Typ[types.String], types.Typ[types.String]))
+	eventT         = named(CloudEventsPackage, "Event")
+	eventPtrT      = pointerTo(CloudEventsPackage, "Event")
 
-	handleSig = signature{"Handle", []func(types.Type) bool{responseWriter, request}, nil, "(http.ResponseWriter, *http.Request)"}
-	startSig  = signature{"Start", []func(types.Type) bool{contextT, configT}, []func(types.Type) bool{errorT}, "(context.Context, map[string]string) error"}
-	stopSig   = signature{"Stop", []func(types.Type) bool{contextT}, []func(types.Type) bool{errorT}, "(context.Context) error"}
-	readySig  = signature{"Ready", []func(types.Type) bool{contextT}, []func(types.Type) bool{boolT, errorT}, "(context.Context) (bool, error)"}
-	aliveSig  = signature{"Alive", []func(types.Type) bool{contextT}, []func(types.Type) bool{boolT, errorT}, "(context.Context) (bool, error)"}
+	startSig = signature{"Start", []func(types.Type) bool{contextT, configT}, []func(types.Type) bool{errorT}, "(context.Context, map[string]string) error"}
+	stopSig  = signature{"Stop", []func(types.Type) bool{contextT}, []func(types.Type) bool{errorT}, "(context.Context) error"}
+	readySig = signature{"Ready", []func(types.Type) bool{contextT}, []func(types.Type) bool{boolT, errorT}, "(context.Context) (bool, error)"}
+	aliveSig = signature{"Alive", []func(types.Type) bool{contextT}, []func(types.Type) bool{boolT, errorT}, "(context.Context) (bool, error)"}
 )
+
+// handleShape is one signature Handle may have, with what it tells
+// about the function.
+type handleShape struct {
+	sig signature
+	fn  Function // the fields the shape decides
+}
+
+// shapeResult is what a CloudEvents Handle returns.
+type shapeResult struct {
+	types      []func(types.Type) bool
+	text       string
+	event, err bool
+}
+
+// handleShapes are every Handle kiln serves: the two HTTP ones, then the
+// twelve CloudEvents ones Knative Functions documents.
+var handleShapes = func() []handleShape {
+	type ty = func(types.Type) bool
+	shapes := []handleShape{
+		{signature{"Handle", []ty{responseWriter, request}, nil, "(http.ResponseWriter, *http.Request)"}, Function{}},
+		{signature{"Handle", []ty{contextT, responseWriter, request}, nil, "(context.Context, http.ResponseWriter, *http.Request)"}, Function{Context: true}},
+	}
+	for _, withEvent := range []bool{false, true} {
+		for _, withCtx := range []bool{false, true} {
+			var params []ty
+			var names []string
+			if withCtx {
+				params, names = append(params, contextT), append(names, "context.Context")
+			}
+			if withEvent {
+				params, names = append(params, eventT), append(names, "event.Event")
+			}
+			results := []shapeResult{{nil, "", false, false}, {[]ty{errorT}, " error", false, true}}
+			if withEvent {
+				results = append(results,
+					shapeResult{[]ty{eventPtrT}, " *event.Event", true, false},
+					shapeResult{[]ty{eventPtrT, errorT}, " (*event.Event, error)", true, true})
+			}
+			for _, r := range results {
+				text := "(" + strings.Join(names, ", ") + ")" + r.text
+				shapes = append(shapes, handleShape{
+					signature{"Handle", params, r.types, text},
+					Function{CloudEvents: true, Context: withCtx, Event: withEvent, EventResult: r.event, ErrorResult: r.err},
+				})
+			}
+		}
+	}
+	return shapes
+}()
+
+// CloudEventShapes lists the CloudEvents Handle signatures kiln serves.
+func CloudEventShapes() []string {
+	var out []string
+	for _, s := range handleShapes {
+		if s.fn.CloudEvents {
+			out = append(out, s.sig.text)
+		}
+	}
+	return out
+}
+
+// matchHandle returns the shape sig has, or false.
+func matchHandle(sig *types.Signature) (Function, bool) {
+	for _, s := range handleShapes {
+		if s.sig.matches(sig) {
+			return s.fn, true
+		}
+	}
+	return Function{}, false
+}
+
+// handleWant is how errors say which Handle kiln wants.
+const handleWant = "one of the Handle signatures listed below"
 
 // detectFunctions decides which of the non-main packages lps are
 // functions. It returns a Function for each that is, and a
@@ -274,11 +368,11 @@ func inspect(fset *token.FileSet, pkg *types.Package) (*Function, []string) {
 	var static, instance *Function
 	if obj := pkg.Scope().Lookup("Handle"); obj != nil {
 		if fn, ok := obj.(*types.Func); !ok {
-			in.problem(obj, "Handle is a %s, want func Handle%s", kindOf(obj), handleSig.text)
-		} else if sig := fn.Type().(*types.Signature); !handleSig.matches(sig) {
-			in.problem(obj, "Handle is %s, want func Handle%s", in.typeString(sig), handleSig.text)
+			in.problem(obj, "Handle is a %s, want func Handle: %s", kindOf(obj), handleWant)
+		} else if shape, ok := matchHandle(fn.Type().(*types.Signature)); !ok {
+			in.problem(obj, "Handle is %s, want %s", in.typeString(fn.Type()), handleWant)
 		} else {
-			static = &Function{}
+			static = &shape
 		}
 	}
 	if obj := pkg.Scope().Lookup("New"); obj != nil {
@@ -356,7 +450,22 @@ func (in *inspection) inspectNew(obj types.Object) *Function {
 		return true
 	}
 	f := &Function{Instance: true}
-	has(handleSig, true)
+	if sel := mset.Lookup(nil, "Handle"); sel != nil {
+		msig, ok := sel.Type().(*types.Signature)
+		shape, matched := Function{}, false
+		if ok {
+			shape, matched = matchHandle(msig)
+		}
+		if !matched {
+			in.problem(sel.Obj(), "New returns %s, whose method Handle is %s, want %s", ts, in.typeString(sel.Type()), handleWant)
+		}
+		shape.Instance = true
+		f = &shape
+	} else if ptrSet != nil && ptrSet.Lookup(nil, "Handle") != nil {
+		in.problem(ptrSet.Lookup(nil, "Handle").Obj(), "New returns %s, but its method Handle has a pointer receiver: return *%s from New", ts, ts)
+	} else {
+		in.problem(obj, "New returns %s, which has no method Handle: want %s", ts, handleWant)
+	}
 	f.Start = has(startSig, false)
 	f.Stop = has(stopSig, false)
 	f.Ready = has(readySig, false)

@@ -43,6 +43,17 @@ import (
 type W = web.ResponseWriter
 func Handle(w W, r *web.Request) {}
 `, Function{}},
+		{"package-level Handle with a context", `package fn
+import ("context"; "net/http")
+func Handle(ctx context.Context, w http.ResponseWriter, r *http.Request) {}
+`, Function{Context: true}},
+		{"New whose Handle takes a context", `package fn
+import ("context"; "net/http")
+type F struct{}
+func New() *F { return &F{} }
+func (*F) Handle(context.Context, http.ResponseWriter, *http.Request) {}
+func (*F) Start(context.Context, map[string]string) error { return nil }
+`, Function{Instance: true, Context: true, Start: true}},
 		{"New with every method", `package fn
 import ("context"; "net/http")
 type F struct{}
@@ -119,7 +130,7 @@ func TestDetectRejected(t *testing.T) {
 		{"Handle with the wrong parameters", `package fn
 import "net/http"
 func Handle(w http.ResponseWriter) {}
-`, []string{"fn.go:3: Handle is func(w http.ResponseWriter), want func Handle(http.ResponseWriter, *http.Request)"}},
+`, []string{"fn.go:3: Handle is func(w http.ResponseWriter), want one of the Handle signatures listed below"}},
 		{"Handle taking a Request by value", `package fn
 import "net/http"
 func Handle(w http.ResponseWriter, r http.Request) {}
@@ -128,6 +139,10 @@ func Handle(w http.ResponseWriter, r http.Request) {}
 import "net/http"
 func Handle(w http.ResponseWriter, r *http.Request) error { return nil }
 `, []string{"Handle is func(w http.ResponseWriter, r *http.Request) error"}},
+		{"context second", `package fn
+import ("context"; "net/http")
+func Handle(w http.ResponseWriter, ctx context.Context, r *http.Request) {}
+`, []string{"fn.go:3: Handle is func(w http.ResponseWriter, ctx context.Context, r *http.Request), want one of the Handle signatures"}},
 		{"Handle a variable", `package fn
 import "net/http"
 var Handle = func(w http.ResponseWriter, r *http.Request) {}
@@ -137,7 +152,7 @@ import "net/http"
 type F struct{}
 func New() *F { return &F{} }
 func (*F) ServeHTTP(http.ResponseWriter, *http.Request) {}
-`, []string{"fn.go:4: New returns *F, which has no method Handle(http.ResponseWriter, *http.Request)"}},
+`, []string{"fn.go:4: New returns *F, which has no method Handle: want one of the Handle signatures"}},
 		{"New with parameters", `package fn
 import "net/http"
 type F struct{}

@@ -72,6 +72,9 @@ func (t *target) Configure(_ context.Context, c runtime.Config) error {
 	case s.Kind == config.KindApp && t.pkg.Kind != config.KindApp:
 		return fmt.Errorf("kind: app, but %s is not package main: it is a function, which kiln serves with a main package of its own; set kind: function, or make it package main with a func main()", t.pkg.ImportPath)
 	}
+	if fn := c.Project.Config.Func; fn != nil && fn.Invoke == "cloudevent" && t.pkg.Dir == c.Project.Root && (t.pkg.Function == nil || !t.pkg.Function.CloudEvents) {
+		return fmt.Errorf("%s says invoke: cloudevent, but %s does not export a CloudEvents Handle: change Handle to one of the CloudEvents signatures, or remove invoke\n%s", fn.Path, t.pkg.ImportPath, Signatures)
+	}
 	t.builder = New(t.pkg, Options{
 		Flags:    s.Flags,
 		Ldflags:  s.Ldflags,

@@ -10,14 +10,16 @@ import (
 	"go/format"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/template"
 
 	"github.com/kiln-build/kiln/pkg/config"
 )
 
 // The main package kiln generates around a function. It uses only the
-// standard library, so building a function needs nothing beyond what the
-// function's own module already has.
+// standard library, and for a CloudEvents function taking an event the
+// SDK's event package, which the function imports already: so building a
+// function needs nothing beyond what the function's own module has.
 //
 //go:embed wrapper.go.tmpl
 var wrapperText string
@@ -34,12 +36,50 @@ func WrapperSource(pkg Package) ([]byte, error) {
 	err := wrapperTemplate.Execute(&b, struct {
 		ImportPath string
 		*Function
-	}{pkg.ImportPath, pkg.Function})
+		Call string
+	}{pkg.ImportPath, pkg.Function, handleCall(pkg.Function)})
 	if err != nil {
 		return nil, err
 	}
 	// The template's conditionals leave uneven spacing; gofmt evens it.
 	return format.Source(b.Bytes())
+}
+
+// handleCall is the body of the adapter the generated service calls for
+// every request: it calls the function's Handle with the arguments its
+// shape takes and turns its results into what the service expects.
+func handleCall(f *Function) string {
+	recv := "function"
+	if f.Instance {
+		recv = "f"
+	}
+	if !f.CloudEvents {
+		if f.Context {
+			return recv + ".Handle(r.Context(), w, r)"
+		}
+		return recv + ".Handle(w, r)"
+	}
+	var args []string
+	if f.Context {
+		args = append(args, "ctx")
+	}
+	if f.Event {
+		args = append(args, "in")
+	}
+	call := recv + ".Handle(" + strings.Join(args, ", ") + ")"
+	nilEvent := ""
+	if f.Event {
+		nilEvent = "nil, "
+	}
+	switch {
+	case f.EventResult && f.ErrorResult:
+		return "return " + call
+	case f.EventResult:
+		return "return " + call + ", nil"
+	case f.ErrorResult:
+		return "return " + nilEvent + call
+	}
+	return call + "\nreturn " + nilEvent + "nil"
 }
 
 // wrapper is a function's generated main package. It is compiled as if it

@@ -313,6 +313,33 @@ func TestServiceStatic(t *testing.T) {
 	}
 }
 
+// TestServiceContextHandle: Handle(ctx, w, r), static and instanced,
+// gets the request's context.
+func TestServiceContextHandle(t *testing.T) {
+	for name, src := range map[string]string{
+		"static": `package fn
+import ("context"; "fmt"; "net/http")
+func Handle(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "ctx is the request's: %v", ctx == r.Context())
+}
+`,
+		"instanced": `package fn
+import ("context"; "fmt"; "net/http")
+type F struct{ greeting string }
+func New() *F { return &F{"hi"} }
+func (f *F) Handle(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "%s, ctx is the request's: %v", f.greeting, ctx == r.Context())
+}
+`} {
+		t.Run(name, func(t *testing.T) {
+			bin, _ := buildFunction(t, src)
+			s := start(t, bin)
+			s.mustGet("/x", 200, "ctx is the request's: true")
+			s.mustGet("/health/liveness", 200, "ALIVE")
+		})
+	}
+}
+
 // TestServiceDrains: SIGTERM lets the request in flight finish, then calls
 // Stop, then exits 0.
 func TestServiceDrains(t *testing.T) {
@@ -408,7 +435,8 @@ func TestServiceBadSettings(t *testing.T) {
 // TestWrapperSource: every variant of the generated main package is gofmt
 // clean and passes go vet, compiled through the overlay.
 func TestWrapperSource(t *testing.T) {
-	for _, f := range []*Function{{}, {Instance: true}, {Instance: true, Start: true, Stop: true, Ready: true, Alive: true}} {
+	for _, f := range []*Function{{}, {Instance: true}, {Instance: true, Start: true, Stop: true, Ready: true, Alive: true}, {Context: true},
+		{CloudEvents: true}, {CloudEvents: true, Instance: true, Context: true, ErrorResult: true}, {CloudEvents: true, Event: true, EventResult: true, ErrorResult: true}} {
 		src, err := WrapperSource(Package{ImportPath: "example.com/fn", Kind: config.KindFunction, Function: f})
 		if err != nil {
 			t.Fatal(err)
@@ -421,7 +449,8 @@ func TestWrapperSource(t *testing.T) {
 				t.Errorf("%+v: source lacks %q", f, want)
 			}
 		}
-		calls := map[string]bool{"f.Start(": f.Start, "f.Stop(": f.Stop, "f.Ready": f.Ready, "f.Alive": f.Alive, "function.New()": f.Instance, "function.Handle": !f.Instance}
+		calls := map[string]bool{"f.Start(": f.Start, "f.Stop(": f.Stop, "f.Ready": f.Ready, "f.Alive": f.Alive, "function.New()": f.Instance, "function.Handle": !f.Instance,
+			`"github.com/cloudevents/sdk-go/v2/event"`: f.Event, "serveTrigger(func": f.CloudEvents && !f.Event, "serveEvents(func": f.Event}
 		for call, want := range calls {
 			if bytes.Contains(src, []byte(call)) != want {
 				t.Errorf("%+v: source has %s: %v, want %v", f, call, !want, want)

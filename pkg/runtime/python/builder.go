@@ -53,6 +53,9 @@ type Options struct {
 	Kind    config.Kind // an app or a function, or "" to detect
 	Command []string    // an app's command; overrides detection
 	Module  string      // python.module: the function's module, or the module an app runs with -m
+	// CloudEvents serves a function's requests as CloudEvents (func.yaml's
+	// invoke: cloudevent).
+	CloudEvents bool
 	// Versions maps each platform ("linux/arm64") to the Python version of
 	// its base image, e.g. "3.12.7".
 	Versions map[string]string

@@ -10,7 +10,8 @@ import sys
 
 ACCEPTED = (
     "def handle(request): ... returning a body or (status, headers, body); "
-    "or def new(): ... returning an object with a handle(self, request) method"
+    "or async def handle(scope, receive, send): ... (an ASGI 3 application); "
+    "or def new(): ... returning an object with one of these as its handle method"
 )
 
 
@@ -41,9 +42,12 @@ def required_positional(args):
 
 
 def check_handle(node):
-    if isinstance(node, ast.AsyncFunctionDef):
-        return "handle is async; kiln calls it from a thread per request: define it with plain def (%s)" % ACCEPTED
     req, total, star = required_positional(node.args)
+    if isinstance(node, ast.AsyncFunctionDef):
+        if req <= 3 and (total >= 3 or star):
+            return None
+        sig = ast.unparse(node.args) if hasattr(ast, "unparse") else "..."
+        return "async handle(%s) at line %d must take (scope, receive, send), as an ASGI application: %s" % (sig, node.lineno, ACCEPTED)
     kwonly = [a.arg for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is None]
     if req > 1 or kwonly or (total == 0 and not star):
         sig = ast.unparse(node.args) if hasattr(ast, "unparse") else "..."

@@ -149,6 +149,9 @@ func (b *Builder) useFunction(module, file string, res checkResult) error {
 	}
 	b.kind = config.KindFunction
 	b.entrypoint = []string{"python3", WrapperPath, module}
+	if b.opt.CloudEvents {
+		b.entrypoint = []string{"python3", WrapperPath, "--cloudevents", module}
+	}
 	return nil
 }
 

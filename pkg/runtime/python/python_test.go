@@ -244,7 +244,8 @@ func TestFunctionCheck(t *testing.T) {
 		{"new and handle", "def handle(r): pass\ndef new(): pass\n", "", "new"},
 		{"two arguments", "def handle(req, extra):\n    pass\n", "must take exactly one argument", ""},
 		{"no argument", "def handle():\n    pass\n", "must take exactly one argument", ""},
-		{"async", "async def handle(req):\n    pass\n", "handle is async", ""},
+		{"async, not ASGI", "async def handle(req):\n    pass\n", "async handle(req) at line 1 must take (scope, receive, send)", ""},
+		{"ASGI", "async def handle(scope, receive, send):\n    pass\n", "", "handle"},
 		{"new with an argument", "def new(config):\n    pass\n", "new(config) at line 1 must take no arguments", ""},
 		{"newer syntax", "type Alias = int\n\ndef handle(req):\n    return 'x'\n", "", "handle"},
 	} {

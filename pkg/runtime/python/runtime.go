@@ -144,14 +144,16 @@ func (t *target) Configure(ctx context.Context, c runtime.Config) error {
 	}
 	t.kind = c.Settings.Kind
 	t.builder, err = New(ctx, t.proj, Options{
-		Kind:     c.Settings.Kind,
-		Command:  cfg.Command,
-		Module:   cfg.Python.Module,
-		Versions: versions,
-		Libc:     libc,
-		Env:      c.Project.Env,
-		WorkDir:  c.WorkDir,
-		Hashes:   c.Hashes,
+		Kind:    c.Settings.Kind,
+		Command: cfg.Command,
+		Module:  cfg.Python.Module,
+		// A func.yaml's invoke applies to the project at its root.
+		CloudEvents: cfg.Func != nil && cfg.Func.Invoke == "cloudevent" && t.proj.Dir == c.Project.Root,
+		Versions:    versions,
+		Libc:        libc,
+		Env:         c.Project.Env,
+		WorkDir:     c.WorkDir,
+		Hashes:      c.Hashes,
 	})
 	return err
 }

@@ -68,16 +68,24 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // module, as an image would.
 func startService(t *testing.T, src string, env ...string) *service {
 	t.Helper()
+	return startServiceFiles(t, map[string]string{"function.py": src}, nil, env...)
+}
+
+// startServiceFiles runs kiln_function.py with args around the module
+// "function" in files.
+func startServiceFiles(t *testing.T, files map[string]string, args []string, env ...string) *service {
+	t.Helper()
 	needPython(t)
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"function.py": src, "kiln_function.py": string(wrapperSource)})
+	files["kiln_function.py"] = string(wrapperSource)
+	writeFiles(t, dir, files)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command("python3", filepath.Join(dir, "kiln_function.py"), "function")
+	cmd := exec.Command("python3", append(append([]string{filepath.Join(dir, "kiln_function.py")}, args...), "function")...)
 	cmd.Env = append(os.Environ(), append([]string{fmt.Sprintf("PORT=%d", port), "PYTHONPATH=" + dir, "PYTHONDONTWRITEBYTECODE=1"}, env...)...)
 	s := &service{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
@@ -113,8 +121,8 @@ func fetch(t *testing.T, method, url, body string) (int, http.Header, string) {
 
 func TestWrapperServes(t *testing.T) {
 	s := startService(t, testFunction)
-	for _, path := range []string{"/health/readiness", "/health/liveness"} {
-		if code, _, body := fetch(t, "GET", s.url+path, ""); code != 200 || body != "ok\n" {
+	for path, want := range map[string]string{"/health/readiness": "READY\n", "/health/liveness": "ALIVE\n"} {
+		if code, _, body := fetch(t, "GET", s.url+path, ""); code != 200 || body != want {
 			t.Errorf("GET %s: %d %q", path, code, body)
 		}
 	}
