@@ -58,6 +58,8 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 			if err != nil {
 				return err
 			}
+			// kiln push builds nothing: it pushes a stored build.
+			res.Reused = true
 			rep, wait := newReporter(stderr, quiet)
 			pub, err := pushPublisher(res, repo, tags, reg, rep)
 			if err == nil {

@@ -85,6 +85,11 @@ type Image struct {
 	Digest    string          `json:"digest"`
 	MediaType string          `json:"mediaType"`
 	Platforms []PlatformImage `json:"platforms"`
+	// Ref is the line kiln prints for the image, a reference that works
+	// as it is with skopeo and podman: Pushed after a push, else
+	// Reference (oci:, oci-archive: and docker-archive: references carry
+	// no digest).
+	Ref string `json:"ref,omitempty"`
 	// Pushed is REPO@DIGEST after a push.
 	Pushed string `json:"pushed,omitempty"`
 	// Loaded is the engine the image was loaded into.
