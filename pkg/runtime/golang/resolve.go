@@ -58,6 +58,7 @@ type listedPackage struct {
 		Path  string
 		Dir   string
 		GoMod string
+		Main  bool
 	}
 	Error *struct{ Err string }
 }
@@ -172,12 +173,38 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 			return nil, fmt.Errorf("%s is not in a Go module; run 'go mod init' in its directory first", arg)
 		}
 		p.ModuleRoot, p.ModulePath = filepath.Dir(lp.Module.GoMod), lp.Module.Path
+		if !lp.Module.Main {
+			// A package of a dependency (in the module cache, or
+			// replaced by a directory): go builds it in the main
+			// module, whose go.mod and go.sum choose its version, and
+			// whose root holds .kiln.
+			if p.ModuleRoot, p.ModulePath, err = mainModule(ctx, runDir, env); err != nil {
+				return nil, err
+			}
+		}
 		pkgs = append(pkgs, p)
 	}
 	if len(pkgs) == 0 {
 		return nil, fmt.Errorf("%s matches no main package or function\n%s", arg, Signatures)
 	}
 	return pkgs, nil
+}
+
+// mainModule returns the root directory and path of the main module of
+// dir: the module whose go.mod is in or above dir.
+func mainModule(ctx context.Context, dir string, env []string) (root, modPath string, err error) {
+	cmd := exec.CommandContext(ctx, "go", "env", "GOMOD")
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", "", fmt.Errorf("%s is not in a Go module (no go.mod in it or above it); run 'go mod init' there first", dir)
+	}
+	data, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", "", err
+	}
+	return filepath.Dir(gomod), modfile.ModulePath(data), nil
 }
 
 func firstNonEmpty(s ...string) string {
