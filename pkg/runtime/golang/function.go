@@ -53,6 +53,11 @@ type NotFunctionError struct {
 	ImportPath string
 	Name       string   // the package clause
 	Problems   []string // "file.go:12: what is wrong"
+	// Meant says the package means to be a function but has it wrong: it
+	// declares Handle, or its New returns a type with a Handle method. A
+	// pattern such as ./... reports it rather than skipping it as a
+	// library.
+	Meant bool
 }
 
 func (e *NotFunctionError) Error() string {
@@ -172,11 +177,11 @@ func detectFunctions(ctx context.Context, dir string, lps []listedPackage, env [
 		if err != nil {
 			return nil, nil, fmt.Errorf("checking whether %s is a function: %w", ip, err)
 		}
-		fn, problems := inspect(fset, pkg)
+		fn, problems, meant := inspect(fset, pkg)
 		if fn != nil {
 			funcs[ip] = fn
 		} else {
-			nots[ip] = &NotFunctionError{ImportPath: ip, Name: byPath[ip].Name, Problems: problems}
+			nots[ip] = &NotFunctionError{ImportPath: ip, Name: byPath[ip].Name, Problems: problems, Meant: meant}
 		}
 	}
 	return funcs, nots, nil
@@ -268,11 +273,13 @@ func exportData(ctx context.Context, dir string, importPaths, env []string) (map
 }
 
 // inspect decides whether pkg is a function. When it is not, it says what
-// is wrong with whatever Handle or New it exports.
-func inspect(fset *token.FileSet, pkg *types.Package) (*Function, []string) {
+// is wrong with whatever Handle or New it exports, and whether the package
+// meant to be one (see NotFunctionError.Meant).
+func inspect(fset *token.FileSet, pkg *types.Package) (fn *Function, problems []string, meant bool) {
 	in := &inspection{fset: fset, pkg: pkg}
 	var static, instance *Function
 	if obj := pkg.Scope().Lookup("Handle"); obj != nil {
+		in.meant = true
 		if fn, ok := obj.(*types.Func); !ok {
 			in.problem(obj, "Handle is a %s, want func Handle%s", kindOf(obj), handleSig.text)
 		} else if sig := fn.Type().(*types.Signature); !handleSig.matches(sig) {
@@ -286,19 +293,20 @@ func inspect(fset *token.FileSet, pkg *types.Package) (*Function, []string) {
 	}
 	switch {
 	case static != nil && instance != nil:
-		return nil, []string{"it exports both func Handle and func New; keep one of them, so that it is clear which serves requests"}
+		return nil, []string{"it exports both func Handle and func New; keep one of them, so that it is clear which serves requests"}, true
 	case static != nil:
-		return static, nil
+		return static, nil, false
 	case instance != nil:
-		return instance, nil
+		return instance, nil, false
 	}
-	return nil, in.problems
+	return nil, in.problems, in.meant
 }
 
 type inspection struct {
 	fset     *token.FileSet
 	pkg      *types.Package
 	problems []string
+	meant    bool // the package declares Handle, or New makes a type with one
 }
 
 // problem records what is wrong with obj, at its position.
@@ -338,6 +346,9 @@ func (in *inspection) inspectNew(obj types.Object) *Function {
 	var ptrSet *types.MethodSet
 	if _, isPtr := types.Unalias(t).(*types.Pointer); !isPtr && !types.IsInterface(t) {
 		ptrSet = types.NewMethodSet(types.NewPointer(t))
+	}
+	if mset.Lookup(nil, handleSig.name) != nil || (ptrSet != nil && ptrSet.Lookup(nil, handleSig.name) != nil) {
+		in.meant = true
 	}
 	before := len(in.problems)
 	has := func(s signature, required bool) bool {

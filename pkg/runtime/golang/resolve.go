@@ -152,12 +152,15 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 	if err != nil {
 		return nil, err
 	}
-	if !isPattern {
-		for _, lp := range notMain {
-			if e := nots[lp.ImportPath]; e != nil {
+	for _, lp := range notMain {
+		// A pattern keeps only main packages and functions, but a
+		// package that means to be a function and is not one is an
+		// error there too, not a library skipped in silence.
+		if e := nots[lp.ImportPath]; e != nil && (!isPattern || e.Meant) {
+			if !isPattern {
 				e.Arg = arg
-				return nil, e
 			}
+			return nil, e
 		}
 	}
 	var pkgs []Package
