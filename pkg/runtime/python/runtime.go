@@ -152,6 +152,7 @@ func (t *target) Configure(ctx context.Context, c runtime.Config) error {
 		Env:      c.Project.Env,
 		WorkDir:  c.WorkDir,
 		Hashes:   c.Hashes,
+		CacheDir: filepath.Join(c.Project.StatePath(), "python-deps"),
 	})
 	return err
 }

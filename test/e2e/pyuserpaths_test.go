@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pipCounter puts a python3 on PATH that counts pip installs in a file
+// before running the real one, and returns the environment and a function
+// reading the count.
+func pipCounter(t *testing.T) (env []string, count func() int) {
+	t.Helper()
+	real, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := tempDir(t)
+	log := filepath.Join(bin, "pip.log")
+	writeFile(t, filepath.Join(bin, "python3"), "#!/bin/sh\ncase \"$*\" in *\"-m pip install\"*) echo install >> "+log+";; esac\nexec "+real+" \"$@\"\n")
+	if err := os.Chmod(filepath.Join(bin, "python3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"PATH=" + bin + ":" + os.Getenv("PATH")}, func() int {
+		data, _ := os.ReadFile(log)
+		return strings.Count(string(data), "install")
+	}
+}
+
+// testPythonRebuilds: built twice into ./out inside the project, with
+// wheels in ./wheels (PIP_FIND_LINKS=./wheels), the code layer holds
+// neither out/ nor wheels/ nor what .gitignore lists; a code-only edit
+// reuses the dependency layer without running pip.
+func testPythonRebuilds(t *testing.T, e *pyEnv) {
+	dir := e.project(t, map[string]string{
+		"requirements.txt": "greetlib==1.0\n",
+		"app/__init__.py":  "",
+		"app/__main__.py":  "import greetlib\nprint(greetlib.greet())\n",
+		".gitignore":       "notes.txt\n",
+		"notes.txt":        "not for the image\n",
+	})
+	whl, err := filepath.Glob(filepath.Join(e.wheels, "greetlib-*.whl"))
+	if err != nil || len(whl) != 1 {
+		t.Fatalf("no greetlib wheel in %s", e.wheels)
+	}
+	data, err := os.ReadFile(whl[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "wheels", filepath.Base(whl[0])), string(data))
+	env, pips := pipCounter(t)
+	env = append(append(append([]string(nil), e.env...), env...), "PIP_FIND_LINKS=./wheels")
+	codeLayer := func() map[string]tarFile {
+		img := layoutImage(t, filepath.Join(dir, "out"), "proj", "amd64")
+		return kilnLayers(t, img)["project"].files
+	}
+	for i := range 2 {
+		if r := kiln(t, dir, env, "build", "-q", "--platform", "linux/amd64", "--output", "oci:out"); r.code != 0 {
+			t.Fatalf("build %d: %s", i+1, r.stderr)
+		}
+	}
+	for name := range codeLayer() {
+		for _, bad := range []string{"/app/out", "/app/wheels", "/app/notes.txt"} {
+			if strings.HasPrefix(name, bad) {
+				t.Errorf("the code layer of the second build holds %s", name)
+			}
+		}
+	}
+	if n := pips(); n != 1 {
+		t.Errorf("two builds of an unchanged project ran pip %d times, want 1", n)
+	}
+	writeFile(t, filepath.Join(dir, "app", "__main__.py"), "import greetlib\nprint(greetlib.greet(), 'edited')\n")
+	r := kiln(t, dir, env, "build", "-q", "--platform", "linux/amd64", "--output", "oci:out")
+	if r.code != 0 {
+		t.Fatalf("build after an edit: %s", r.stderr)
+	}
+	if n := pips(); n != 1 {
+		t.Errorf("a code-only edit ran pip again (%d installs in all)", n)
+	}
+	if got := codeLayer()["/app/app/__main__.py"].content; !strings.Contains(got, "edited") {
+		t.Errorf("the edit is not in the image: %q", got)
+	}
+	if deps := kilnLayers(t, layoutImage(t, filepath.Join(dir, "out"), "proj", "amd64"))["pip"].files; deps["/kiln/python/deps/greetlib/__init__.py"].content == "" {
+		t.Errorf("the reused dependency layer lacks greetlib")
+	}
+	writeFile(t, filepath.Join(dir, "requirements.txt"), "greetlib==1.0\nnativelib==2.0\n")
+	if r := kiln(t, dir, append(env, "PIP_FIND_LINKS=./wheels "+e.wheels), "build", "-q", "--platform", "linux/amd64", "--output", "oci:out"); r.code != 0 {
+		t.Fatalf("build after a requirement change: %s", r.stderr)
+	}
+	if n := pips(); n != 2 {
+		t.Errorf("a changed requirements.txt ran pip %d times in all, want 2", n)
+	}
+}
