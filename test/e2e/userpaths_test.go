@@ -26,7 +26,9 @@ func TestPrintedReferencesWork(t *testing.T) {
 		if id := strings.TrimSpace(pm.run("pull", "-q", line)); id == "" {
 			t.Errorf("podman pull %s gave no image", line)
 		}
-		var res struct{ Images []struct{ Ref, Digest string } }
+		var res struct {
+			Images []struct{ Ref, Digest string }
+		}
 		r := mustKiln(t, dir, "build", "-q", "--json", "--output", out)
 		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 			t.Fatalf("--json: %v\n%s", err, r.stdout)
