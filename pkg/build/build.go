@@ -129,18 +129,11 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	// build, whether it used them or not.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pl, err := plan.New(ctx, opt.Plan)
+	pl, b, fp, err := planAndFingerprint(ctx, opt, rep)
 	if err != nil {
 		return nil, err
 	}
 	defer pl.Close()
-	b := &builder{plan: pl, rep: rep, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
-	step := rep.Start("fingerprinting inputs", 0)
-	fp, err := b.fingerprint(ctx)
-	step.Done(err)
-	if err != nil {
-		return nil, err
-	}
 	store := buildstore.Builds{Dir: pl.Project.StatePath()}
 	waiting := func() { rep.Logf("waiting for another kiln build of %s to finish", pl.Project.Root) }
 	build := func(dir string) (*Result, error) {
@@ -159,6 +152,43 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	}
 	res.Reused = reused
 	return res, res.open(dir)
+}
+
+// planAndFingerprint plans the build and takes its fingerprint. A work
+// tree whose uncommitted changes touch no file the build reads is planned
+// again, dated with HEAD's commit time (see project.Source.AtCommit): a
+// file no build reads does not change the images.
+func planAndFingerprint(ctx context.Context, opt Options, rep progress.Reporter) (*plan.Plan, *builder, string, error) {
+	for {
+		// Work a plan starts (a speculative compile) ends with it when
+		// it is replaced.
+		pctx, cancel := context.WithCancel(ctx)
+		pl, err := plan.New(pctx, opt.Plan)
+		if err != nil {
+			cancel()
+			return nil, nil, "", err
+		}
+		b := &builder{plan: pl, rep: rep, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
+		step := rep.Start("fingerprinting inputs", 0)
+		fp, err := b.fingerprint(pctx)
+		step.Done(err)
+		if err != nil {
+			pl.Close()
+			cancel()
+			return nil, nil, "", err
+		}
+		if opt.Plan.Read == nil {
+			read := pl.Project.Hashes.Read()
+			if _, ok := pl.Project.Source.AtCommit(pl.Project.Root, read); ok {
+				pl.Close()
+				cancel()
+				opt.Plan.Read = read
+				continue
+			}
+		}
+		context.AfterFunc(ctx, cancel)
+		return pl, b, fp, nil
+	}
 }
 
 // Open reads the result of a finished build: a .kiln build folder.

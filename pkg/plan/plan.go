@@ -73,6 +73,11 @@ type Options struct {
 	Runtimes []runtime.Runtime
 	// WorkDir is where targets keep temporary files; the caller removes it.
 	WorkDir string
+	// Read are the files an earlier plan of the same build read (its
+	// file-hash cache's Read): when the work tree's uncommitted changes
+	// touch none of them, the source date is HEAD's commit time (see
+	// project.Source.AtCommit).
+	Read []string
 }
 
 // Plan is a build, settled.
@@ -156,6 +161,9 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 	proj, err := project.Load(ctx, res.Root, opt.Env)
 	if err != nil {
 		return nil, err
+	}
+	if opt.Read != nil {
+		proj.Source, _ = proj.Source.AtCommit(proj.Root, opt.Read)
 	}
 	cfg := proj.Config
 	if cfg.Runtime != "" && cfg.Runtime != rt.Name() {

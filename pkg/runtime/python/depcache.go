@@ -151,6 +151,7 @@ func (b *Builder) findLinksListing(w io.Writer) {
 		}
 		for _, e := range entries {
 			if fi, err := e.Info(); err == nil {
+				b.opt.Hashes.Note(filepath.Join(dir, e.Name()))
 				fmt.Fprintf(w, "find-links %s %s %d %d\n", dir, e.Name(), fi.Size(), fi.ModTime().UnixNano())
 			}
 		}
