@@ -33,10 +33,11 @@ func TestUnreadFileKeepsCommitDate(t *testing.T) {
 	}
 	write(t, filepath.Join(dir, "NOTES.txt"), "notes\n")
 	write(t, filepath.Join(dir, "README.md"), "changed\n")
+	write(t, filepath.Join(dir, "main_windows.go"), "package main\n")
 	os.RemoveAll(filepath.Join(dir, ".kiln")) // no reuse: the record says where the date came from
 	notes := mustBuild(t, opts{Dir: dir})
 	if notes.Images[0].Digest != clean.Images[0].Digest || notes.SourceDate != clean.SourceDate {
-		t.Errorf("an untracked NOTES.txt and a changed README: %s dated %s (%s), want %s as the clean tree", notes.Images[0].Digest, notes.SourceDate, notes.SourceDateFrom, clean.Images[0].Digest)
+		t.Errorf("an untracked NOTES.txt, README and Go file for Windows: %s dated %s (%s), want %s as the clean tree", notes.Images[0].Digest, notes.SourceDate, notes.SourceDateFrom, clean.Images[0].Digest)
 	}
 	if !strings.Contains(notes.SourceDateFrom, "no build reads") {
 		t.Errorf("source date from %q", notes.SourceDateFrom)

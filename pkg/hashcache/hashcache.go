@@ -54,6 +54,12 @@ func Open(path string) *Cache {
 // (see Read).
 func (c *Cache) Sum(p string) (string, error) {
 	c.Note(p)
+	return c.SumUnread(p)
+}
+
+// SumUnread is Sum for a file the build looks at but does not use (a Go
+// file that build constraints leave out): it is not noted as read.
+func (c *Cache) SumUnread(p string) (string, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return "", err

@@ -248,7 +248,7 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 		}
 		for _, f := range dp.IgnoredGoFiles {
 			full := filepath.Join(dp.Dir, f)
-			if _, err := b.opt.Hashes.Sum(full); err == nil {
+			if _, err := b.opt.Hashes.SumUnread(full); err == nil {
 				d.Ignored = append(d.Ignored, full)
 			}
 		}
