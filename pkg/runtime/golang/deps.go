@@ -57,6 +57,9 @@ type deps struct {
 	// Ignored are files build constraints leave out: a change to one may
 	// bring it in, so any change sends kiln back to go list.
 	Ignored []string `json:"ignored,omitempty"`
+	// IgnoredSums are their hashes, for those whose stat cannot be
+	// trusted yet (modified moments ago).
+	IgnoredSums map[string]string `json:"ignoredSums,omitempty"`
 }
 
 type depLine struct {
@@ -77,7 +80,9 @@ func (d *deps) refresh(hashes *hashcache.Cache) (text string, changed, ok bool) 
 	}
 	for _, f := range d.Ignored {
 		if !hashes.Unchanged(f) {
-			return "", true, false
+			if sum, err := hashes.SumUnread(f); err != nil || sum != d.IgnoredSums[f] {
+				return "", true, false
+			}
 		}
 	}
 	var b strings.Builder
@@ -248,8 +253,12 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 		}
 		for _, f := range dp.IgnoredGoFiles {
 			full := filepath.Join(dp.Dir, f)
-			if _, err := b.opt.Hashes.SumUnread(full); err == nil {
+			if sum, err := b.opt.Hashes.SumUnread(full); err == nil {
 				d.Ignored = append(d.Ignored, full)
+				if d.IgnoredSums == nil {
+					d.IgnoredSums = map[string]string{}
+				}
+				d.IgnoredSums[full] = sum
 			}
 		}
 	}
