@@ -203,9 +203,16 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 		return nil, err
 	}
 	var bases []v1.Image
+	var fetchBase func(context.Context, int) error
 	if pl.Base != nil {
 		for _, img := range pl.Base.Images {
 			bases = append(bases, img.Image)
+		}
+		fetchBase = func(ctx context.Context, i int) error {
+			step := opt.Progress.Start("fetching base layers for "+pl.Base.Images[i].Platform.String(), 0)
+			err := pl.Resolver.Fetch(ctx, pl.Base.Images[i])
+			step.Done(err)
+			return err
 		}
 	}
 	for i, t := range pl.Targets {
@@ -219,6 +226,7 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 			Settings:  settings[i],
 			Bases:     bases,
 			BaseRef:   baseRef,
+			FetchBase: fetchBase,
 			Platforms: pl.Platforms,
 			WorkDir:   opt.WorkDir,
 			Hashes:    proj.Hashes,

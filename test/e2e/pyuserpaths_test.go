@@ -93,3 +93,28 @@ func testPythonRebuilds(t *testing.T, e *pyEnv) {
 		t.Errorf("a changed requirements.txt ran pip %d times in all, want 2", n)
 	}
 }
+
+// testPythonBaseWithoutVersion: a Debian-style base whose config sets no
+// PYTHON_VERSION builds, its Python learnt from its file system; the
+// app runs on it.
+func testPythonBaseWithoutVersion(t *testing.T, e *pyEnv, pm *podman) {
+	ref, version := pushPythonBaseAs(t, e.reg, "3.11-noversion", false)
+	dir := e.project(t, map[string]string{
+		"kiln.yaml":        "base: " + ref + "\n",
+		"requirements.txt": "greetlib==1.0\n",
+		"main.py":          "import sys, greetlib\nprint(greetlib.greet(), '%d.%d' % sys.version_info[:2])\n",
+	})
+	out := filepath.Join(tempDir(t), "out")
+	r := e.kiln(t, dir, "build", "-q", "--platform", "linux/amd64", "--output", "oci:"+out)
+	if r.code != 0 {
+		t.Fatalf("a base without PYTHON_VERSION: exit %d\n%s", r.code, r.stderr)
+	}
+	deps := kilnLayers(t, layoutImage(t, out, "proj", "amd64"))["pip"]
+	if deps.files["/kiln/python/deps/greetlib/__init__.py"].content == "" {
+		t.Errorf("no greetlib in the dependency layer: %v", keys2(deps.files))
+	}
+	minor := strings.Join(strings.Split(version, ".")[:2], ".")
+	if got := pm.run("run", "--rm", "--network", "none", "oci:"+out+":proj"); got != "hello from greetlib "+minor+"\n" {
+		t.Errorf("the app printed %q", got)
+	}
+}
