@@ -91,8 +91,8 @@ type Config struct {
 	Settings config.Settings
 	// Bases are the base images, one per platform in Platforms order;
 	// nil for an empty base. BaseRef is the reference they came from.
-	Bases     []v1.Image
-	BaseRef   string
+	Bases   []v1.Image
+	BaseRef string
 	// FetchBase makes the layers of Bases[i] readable, downloading them
 	// into the base cache. The build does it anyway: a target calls it
 	// only when it must read a base's files before the build; nil when
