@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pipCounter puts a python3 on PATH that counts pip installs in a file
@@ -116,5 +117,33 @@ func testPythonBaseWithoutVersion(t *testing.T, e *pyEnv, pm *podman) {
 	minor := strings.Join(strings.Split(version, ".")[:2], ".")
 	if got := pm.run("run", "--rm", "--network", "none", "oci:"+out+":proj"); got != "hello from greetlib "+minor+"\n" {
 		t.Errorf("the app printed %q", got)
+	}
+}
+
+// testPythonRunHost: kiln run --host serves a Python function with the
+// host's python3, its dependencies installed for this machine, and an app
+// with a [project.scripts] entry runs too.
+func testPythonRunHost(t *testing.T, e *pyEnv) {
+	dir := e.project(t, map[string]string{
+		"requirements.txt": "greetlib==1.0\n",
+		"function.py":      "import greetlib\n\ndef handle(req):\n    return greetlib.greet() + '\\n'\n",
+	})
+	port := freePort(t)
+	rk := startKilnRun(t, dir, e.env, "--host", "--port", port)
+	if rk.where != "on this machine" {
+		t.Errorf("kiln run said it runs %s", rk.where)
+	}
+	if body := get(t, rk.url, 60*time.Second); body != "hello from greetlib\n" {
+		t.Errorf("the function answered %q", body)
+	}
+	rk.interrupt(t)
+
+	app := e.project(t, map[string]string{
+		"pyproject.toml":      "[project]\nname = \"hostapp\"\nversion = \"1\"\ndependencies = [\"greetlib==1.0\"]\n[project.scripts]\nhostapp = \"hostapp:main\"\n",
+		"hostapp/__init__.py": "import sys, greetlib\n\ndef main():\n    print(greetlib.greet(), 'on', sys.platform)\n    return 3\n",
+	})
+	r := e.kiln(t, app, "run", "--host")
+	if !strings.Contains(r.stdout, "hello from greetlib on linux") {
+		t.Errorf("kiln run --host of an app: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -344,7 +344,7 @@ func (b *Builder) requirementArgs() []string {
 // dependencies layer: the install at DepsDir, its scripts at BinDir (where
 // pip's RECORD, ../../bin/NAME from DepsDir, says they are).
 func (b *Builder) installDeps(ctx context.Context, store blob.Store, p v1.Platform, version string, tags []string, opt layer.Options) (*layer.Layer, error) {
-	dir, done, err := b.installedDeps(ctx, p, version, tags)
+	dir, done, err := b.installedDeps(ctx, p, version, tags, b.pip)
 	if err != nil {
 		return nil, err
 	}

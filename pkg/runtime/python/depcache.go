@@ -158,10 +158,14 @@ func (b *Builder) findLinksListing(w io.Writer) {
 	}
 }
 
+// pipFunc installs the requirements into dir for p, the Python version
+// and the wheel tags.
+type pipFunc func(ctx context.Context, dir string, p v1.Platform, version string, tags []string) error
+
 // installedDeps returns a folder holding the tidied dependencies for p:
 // from the cache when its key is there, else installed with pip (and kept
 // in the cache). done removes what is not kept.
-func (b *Builder) installedDeps(ctx context.Context, p v1.Platform, version string, tags []string) (dir string, done func(), err error) {
+func (b *Builder) installedDeps(ctx context.Context, p v1.Platform, version string, tags []string, install pipFunc) (dir string, done func(), err error) {
 	key, cacheable, err := b.depKey(p, version, tags)
 	if err != nil {
 		return "", nil, err
@@ -177,7 +181,7 @@ func (b *Builder) installedDeps(ctx context.Context, p v1.Platform, version stri
 	if err != nil {
 		return "", nil, err
 	}
-	if err := b.pip(ctx, stage, p, version, tags); err != nil {
+	if err := install(ctx, stage, p, version, tags); err != nil {
 		os.RemoveAll(stage)
 		return "", nil, err
 	}

@@ -51,11 +51,7 @@ func (b *Builder) pip(ctx context.Context, dir string, p v1.Platform, version st
 	}
 	cmd := exec.CommandContext(ctx, b.opt.Python, args...)
 	cmd.Dir = b.proj.Dir
-	// Settings that would send the install elsewhere or refuse it are
-	// overridden; the rest of pip's configuration is the user's.
-	cmd.Env = append(slices.Clone(b.opt.Env),
-		"PIP_USER=0", "PIP_REQUIRE_VIRTUALENV=0", "PIP_ROOT_USER_ACTION=ignore",
-		"PIP_TARGET=", "PIP_PREFIX=", "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Env = b.pipCommandEnv()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -65,6 +61,15 @@ func (b *Builder) pip(ctx context.Context, dir string, p v1.Platform, version st
 		return pipError(out.String(), p, version, b.opt.Libc, err)
 	}
 	return nil
+}
+
+// pipCommandEnv is pip's environment: kiln's, with the settings that
+// would send the install elsewhere or refuse it overridden; the rest of
+// pip's configuration is the user's.
+func (b *Builder) pipCommandEnv() []string {
+	return append(slices.Clone(b.opt.Env),
+		"PIP_USER=0", "PIP_REQUIRE_VIRTUALENV=0", "PIP_ROOT_USER_ACTION=ignore",
+		"PIP_TARGET=", "PIP_PREFIX=", "PYTHONDONTWRITEBYTECODE=1")
 }
 
 var noMatch = regexp.MustCompile(`No matching distribution found for ([^\s;]+)`)

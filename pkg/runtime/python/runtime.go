@@ -99,7 +99,7 @@ type target struct {
 	kind    config.Kind
 }
 
-var _ runtime.Target = (*target)(nil)
+var _ runtime.HostTarget = (*target)(nil)
 
 func (t *target) ID() string   { return t.proj.Dir }
 func (t *target) Dir() string  { return t.proj.Dir }
@@ -186,6 +186,11 @@ func (t *target) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) er
 
 func (t *target) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Contribution, error) {
 	return t.builder.Build(ctx, store, p, opt)
+}
+
+// BuildHost prepares the project to run with the host's Python.
+func (t *target) BuildHost(ctx context.Context, dir string) (*runtime.Executable, error) {
+	return t.builder.BuildHost(ctx, dir)
 }
 
 // baseVersion is the Python of a base image: PYTHON_VERSION in its config
