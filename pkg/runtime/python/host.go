@@ -105,4 +105,3 @@ func (b *Builder) hostPip(ctx context.Context, dir string, _ v1.Platform, _ stri
 	}
 	return nil
 }
-
