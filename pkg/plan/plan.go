@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,6 +172,11 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 	}
 	if err := cfg.CheckKeys(rt.Name(), rt.Keys()); err != nil {
 		return nil, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.Targets)) {
+		if fi, err := os.Stat(filepath.Join(proj.Root, filepath.FromSlash(k))); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%s: targets: %s is not a directory under %s; targets: keys are program directories relative to it, e.g. cmd/api", cfg.Path, k, proj.Root)
+		}
 	}
 	pl := &Plan{Project: proj, Runtime: rt}
 	defer func() {

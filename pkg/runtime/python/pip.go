@@ -78,10 +78,20 @@ var noMatch = regexp.MustCompile(`No matching distribution found for ([^\s;]+)`)
 // for a requirement.
 type PipError struct {
 	Platform, Python, Libc, Package, Output string
-	Err                                     error
+	// Network says pip could not reach an index: then "no matching
+	// distribution" means nothing about wheels.
+	Network bool
+	Err     error
 }
 
+// networkFailure matches pip's (urllib3's) words for an index it could
+// not reach.
+var networkFailure = regexp.MustCompile(`Name or service not known|Temporary failure in name resolution|Failed to establish a new connection|NewConnectionError|Connection refused|Network is unreachable|ProxyError|ConnectTimeoutError|Read timed out`)
+
 func (e *PipError) Error() string {
+	if e.Network {
+		return fmt.Sprintf("pip could not reach the package index while installing the dependencies for %s (CPython %s, %s): check the network and proxy, or install from local wheels (PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR).\npip said:\n%s", e.Platform, e.Python, e.Libc, e.Output)
+	}
 	if e.Package != "" {
 		return fmt.Sprintf("no wheel of %s for %s (CPython %s, %s): kiln installs binary wheels only, built for the image's platform. Pin a version of %s that publishes a wheel for it, build one (pip wheel) into a folder named by PIP_FIND_LINKS, or leave %s out of the platforms.\npip said:\n%s",
 			e.Package, e.Platform, e.Python, e.Libc, e.Package, e.Platform, e.Output)
@@ -97,6 +107,7 @@ func pipError(output string, p v1.Platform, version string, l Libc, err error) e
 	if m := noMatch.FindStringSubmatch(output); m != nil {
 		e.Package = m[1]
 	}
+	e.Network = networkFailure.MatchString(output)
 	return e
 }
 

@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -476,5 +477,20 @@ func writeTar(t *testing.T, file string, names ...string) {
 	tw.Close()
 	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPipNetworkError: pip's "no matching distribution" after a failed
+// connection is reported as the network failure it is, not a missing
+// wheel.
+func TestPipNetworkError(t *testing.T) {
+	out := "WARNING: Retrying (Retry(total=0)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object>: Failed to establish a new connection: [Errno -2] Name or service not known')': /simple/requests/\nERROR: Could not find a version that satisfies the requirement requests (from versions: none)\nERROR: No matching distribution found for requests\n"
+	err := pipError(out, v1.Platform{OS: "linux", Architecture: "amd64"}, "3.11.2", Libc{}, errors.New("exit status 1"))
+	if msg := err.Error(); !strings.Contains(msg, "pip could not reach the package index") || strings.Contains(msg, "no wheel of") {
+		t.Errorf("a network failure: %s", msg)
+	}
+	err = pipError("ERROR: No matching distribution found for nativelib\n", v1.Platform{OS: "linux", Architecture: "arm64"}, "3.11.2", Libc{}, errors.New("exit status 1"))
+	if !strings.Contains(err.Error(), "no wheel of nativelib") {
+		t.Errorf("a missing wheel: %s", err)
 	}
 }
