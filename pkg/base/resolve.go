@@ -204,7 +204,7 @@ func (r *Resolver) manifest(ctx context.Context, ref name.Reference) ([]byte, ty
 	}
 	desc, err := remote.Get(ref, r.Registry.Remote(ctx)...)
 	if err != nil {
-		return nil, "", v1.Hash{}, fmt.Errorf("fetching base %s: %w", ref, registry.Explain(err, ref.Context().RegistryStr()))
+		return nil, "", v1.Hash{}, fmt.Errorf("fetching base %s: %w", ref, r.Registry.Explain(err, ref.Context().RegistryStr()))
 	}
 	if err := r.store(desc.Manifest, desc.Digest); err != nil {
 		return nil, "", v1.Hash{}, err
@@ -354,7 +354,7 @@ func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash) e
 		}
 		rc, err := l.Compressed()
 		if err != nil {
-			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, registry.Explain(err, repo.RegistryStr()))
+			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, r.Registry.Explain(err, repo.RegistryStr()))
 		}
 		defer rc.Close()
 		w, err := r.Cache.Blobs().Create()
@@ -363,7 +363,7 @@ func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash) e
 		}
 		defer w.Abort()
 		if _, err := io.Copy(w, rc); err != nil {
-			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, registry.Explain(err, repo.RegistryStr()))
+			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, r.Registry.Explain(err, repo.RegistryStr()))
 		}
 		got, _, err := w.Commit()
 		if err == nil && got != h {

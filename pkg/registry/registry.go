@@ -128,9 +128,39 @@ func (o Options) Remote(ctx context.Context) []remote.Option {
 	return opts
 }
 
+// hasCredentials reports whether the keychain (the default one: the
+// docker config, its helpers, podman's auth file) holds credentials for
+// registry, which are then what a 401 refused.
+func (o Options) hasCredentials(registry string) bool {
+	kc := o.Keychain
+	if kc == nil {
+		kc = DefaultKeychain()
+	}
+	reg, err := name.NewRegistry(registry)
+	if err != nil {
+		return true
+	}
+	a, err := kc.Resolve(reg)
+	if err != nil {
+		return true
+	}
+	cfg, err := a.Authorization()
+	return err != nil || (cfg != nil && *cfg != authn.AuthConfig{})
+}
+
+// Explain is the package's Explain for requests made with o: a 401 says
+// whether credentials were sent.
+func (o Options) Explain(err error, registry string) error {
+	return explain(err, registry, o.hasCredentials)
+}
+
 // Explain turns registry errors into messages that say what to do. It
 // names the registry and never includes credentials.
 func Explain(err error, registry string) error {
+	return Options{}.Explain(err, registry)
+}
+
+func explain(err error, registry string, hasCredentials func(string) bool) error {
 	var te *transport.Error
 	if !errors.As(err, &te) {
 		if strings.Contains(err.Error(), "http: server gave HTTP response to HTTPS client") {
@@ -140,6 +170,9 @@ func Explain(err error, registry string) error {
 	}
 	switch te.StatusCode {
 	case http.StatusUnauthorized:
+		if !hasCredentials(registry) {
+			return fmt.Errorf("%s asks for credentials (401 Unauthorized), and kiln has none for it: log in with 'kiln login %s' (or docker/podman login)", registry, registry)
+		}
 		return fmt.Errorf("%s refused the credentials (401 Unauthorized): log in with 'kiln login %s' or check your docker/podman credentials", registry, registry)
 	case http.StatusForbidden:
 		return fmt.Errorf("%s denied access (403 Forbidden): the account may lack permission for this repository", registry)

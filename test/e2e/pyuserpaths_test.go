@@ -122,7 +122,7 @@ func testPythonBaseWithoutVersion(t *testing.T, e *pyEnv, pm *podman) {
 
 // testPythonRunHost: kiln run --host serves a Python function with the
 // host's python3, its dependencies installed for this machine, and an app
-// with a [project.scripts] entry runs too.
+// with a [project.scripts] entry runs too, kiln exiting with its status.
 func testPythonRunHost(t *testing.T, e *pyEnv) {
 	dir := e.project(t, map[string]string{
 		"requirements.txt": "greetlib==1.0\n",
@@ -143,7 +143,7 @@ func testPythonRunHost(t *testing.T, e *pyEnv) {
 		"hostapp/__init__.py": "import sys, greetlib\n\ndef main():\n    print(greetlib.greet(), 'on', sys.platform)\n    return 3\n",
 	})
 	r := e.kiln(t, app, "run", "--host")
-	if !strings.Contains(r.stdout, "hello from greetlib on linux") {
+	if r.code != 3 || !strings.Contains(r.stdout, "hello from greetlib on linux") {
 		t.Errorf("kiln run --host of an app: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
 	}
 }
