@@ -59,6 +59,7 @@ an HTTP handler, becomes a service with a main package kiln generates.`,
 	root.AddCommand(newBuildCommand(stdout, stderr))
 	root.AddCommand(newPushCommand(stdout, stderr))
 	root.AddCommand(newLoginCommand(stdout, stderr))
+	root.AddCommand(newLogoutCommand(stderr))
 	root.AddCommand(newCacheCommand(stdout))
 	root.AddCommand(newInitCommand(stdout))
 	root.AddCommand(newRunCommand(stdout, stderr))
@@ -68,5 +69,6 @@ an HTTP handler, becomes a service with a main package kiln generates.`,
 		Args:  cobra.NoArgs,
 		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, build.Version()) },
 	})
+	addCompletions(root)
 	return root
 }
