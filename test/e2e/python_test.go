@@ -482,7 +482,7 @@ func testPythonFunction(t *testing.T, e *pyEnv, pm *podman) {
 	defer pm.run("rm", "-f", "-t", "0", id)
 	base := "http://" + strings.TrimSpace(pm.run("port", id, "9090/tcp"))
 	get(t, base+"/health/liveness", 60*time.Second)
-	if body := get(t, base+"/health/readiness", 5*time.Second); body != "ok\n" {
+	if body := get(t, base+"/health/readiness", 5*time.Second); body != "READY\n" {
 		t.Errorf("readiness: %q", body)
 	}
 	resp, err := http.Get(base + "/?name=kiln")

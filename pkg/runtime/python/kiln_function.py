@@ -11,6 +11,7 @@ import errno
 import importlib
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -105,16 +106,21 @@ class Service:
         return fn if callable(fn) else None
 
     def check(self, name):
+        # The same answers as kiln's Go function service: READY or ALIVE,
+        # else 503 with NOT READY: why.
+        state = "READY" if name == "ready" else "ALIVE"
         if self.stopping:
-            return False, "stopping"
+            return False, "NOT %s: stopping" % state
         fn = self.hook(name)
         if fn is None:
-            return True, "ok"
+            return True, state
         try:
             ok = fn()
         except Exception as e:
-            return False, "%s() raised %s" % (name, e)
-        return (ok is None or bool(ok)), ("ok" if ok is None or ok else "%s() returned %r" % (name, ok))
+            return False, "NOT %s: %s() raised %s" % (state, name, e)
+        if ok is None or ok:
+            return True, state
+        return False, "NOT %s: %s() returned %r" % (state, name, ok)
 
     def enter(self):
         with self.cond:
@@ -251,10 +257,11 @@ def run_bounded(fn, timeout, what):
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: kiln_function.py MODULE")
-    try:
-        timeout = float(os.environ.get("KILN_SHUTDOWN_TIMEOUT") or 10)
-    except ValueError:
-        sys.exit("kiln-function: KILN_SHUTDOWN_TIMEOUT=%r is not a number of seconds" % os.environ["KILN_SHUTDOWN_TIMEOUT"])
+    # Seconds, or a duration as Go's service reads it: 500ms, 30s, 1m.
+    m = re.match(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m)?$", os.environ.get("KILN_SHUTDOWN_TIMEOUT") or "8")
+    if not m:
+        sys.exit("kiln-function: KILN_SHUTDOWN_TIMEOUT=%r is not a duration such as 30s, or a number of seconds" % os.environ["KILN_SHUTDOWN_TIMEOUT"])
+    timeout = float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[m.group(2)]
     port = int(os.environ.get("PORT") or 8080)
     # The function's module comes from PYTHONPATH, not from beside this file.
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
