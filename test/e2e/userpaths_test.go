@@ -37,4 +37,16 @@ func TestPrintedReferencesWork(t *testing.T) {
 			t.Errorf("--json --output %s: images %+v, want ref %q and a digest", out, res.Images, line)
 		}
 	}
+	// A tag names the image in the layout too, as skopeo and podman read
+	// it; the plain name stays.
+	out := filepath.Join(work, "tagged")
+	line := strings.TrimSpace(mustKiln(t, dir, "build", "-q", "-t", "v1", "--output", "oci:"+out).stdout)
+	if line != "oci:"+out+":hello:v1" {
+		t.Fatalf("-t v1 -o oci:DIR printed %q, want oci:%s:hello:v1", line, out)
+	}
+	for _, ref := range []string{line, "oci:" + out + ":hello"} {
+		if raw := command(t, nil, "skopeo", "inspect", "--raw", ref); !strings.Contains(raw, "schemaVersion") {
+			t.Errorf("skopeo inspect --raw %s: %s", ref, raw)
+		}
+	}
 }
