@@ -69,6 +69,7 @@ an HTTP handler, becomes a service with a main package kiln generates.`,
 		Args:  cobra.NoArgs,
 		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, build.Version()) },
 	})
+	addVerbose(root, stderr)
 	addCompletions(root)
 	return root
 }

@@ -40,6 +40,9 @@ type Options struct {
 	// Transport is the base HTTP transport; nil means a copy of
 	// http.DefaultTransport (with TLS verification off when Insecure).
 	Transport http.RoundTripper
+	// Log, if set, is told of each HTTP request to a registry and its
+	// answer, without credentials (kiln -v).
+	Log func(line string)
 }
 
 // DefaultKeychain reads credentials where docker and podman keep them:
@@ -94,18 +97,60 @@ func (o Options) ParseRepository(s string) (name.Repository, error) {
 }
 
 func (o Options) transport() http.RoundTripper {
-	if o.Transport != nil {
-		return o.Transport
+	t := o.Transport
+	if t == nil {
+		dt := http.DefaultTransport.(*http.Transport).Clone()
+		if o.Insecure {
+			dt.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure-registry
+		}
+		t = dt
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	if o.Insecure {
-		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure-registry
+	if o.Log != nil {
+		t = logTransport{next: t, log: o.Log}
 	}
 	return t
 }
 
+// logTransport tells log of each request: method, URL (whose query may
+// hold a registry's signed redirect, cut here), status and time.
+type logTransport struct {
+	next http.RoundTripper
+	log  func(string)
+}
+
+func (l logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := l.next.RoundTrip(req)
+	u := *req.URL
+	u.RawQuery, u.User = "", nil
+	switch {
+	case err != nil:
+		l.log(fmt.Sprintf("%s %s: %v", req.Method, u.String(), err))
+	default:
+		l.log(fmt.Sprintf("%s %s %s (%s)", req.Method, u.String(), resp.Status, time.Since(start).Round(time.Millisecond)))
+	}
+	return resp, err
+}
+
+type logKey struct{}
+
+// WithLog returns a context under which registry requests made with
+// Options whose Log is unset are told to log (kiln -v).
+func WithLog(ctx context.Context, log func(line string)) context.Context {
+	return context.WithValue(ctx, logKey{}, log)
+}
+
+// withContextLog is o with Log taken from ctx when o sets none.
+func (o Options) withContextLog(ctx context.Context) Options {
+	if o.Log == nil {
+		o.Log, _ = ctx.Value(logKey{}).(func(string))
+	}
+	return o
+}
+
 // Remote returns the go-containerregistry options for these settings.
 func (o Options) Remote(ctx context.Context) []remote.Option {
+	o = o.withContextLog(ctx)
 	kc := o.Keychain
 	if kc == nil {
 		kc = DefaultKeychain()

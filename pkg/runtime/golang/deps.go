@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/kiln-build/kiln/pkg/atomicfile"
 	"github.com/kiln-build/kiln/pkg/hashcache"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 type depPackage struct {
@@ -193,6 +194,7 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 	args = append(args, b.opt.Flags...)
 	args = append(args, main...)
 	cmd := goCommand(ctx, b.pkg.ModuleRoot, b.env(p), args...)
+	runtime.LogCommand(ctx, cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

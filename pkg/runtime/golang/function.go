@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 // Function says what a function package exports, which decides what
@@ -232,6 +233,7 @@ func exportData(ctx context.Context, dir string, importPaths, env []string) (map
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(append(append([]string(nil), env...), "CGO_ENABLED=0"), platform.GoEnv(platform.Host())...)
+	runtime.LogCommand(ctx, cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 // Package is a main package or a function to build.
@@ -120,6 +121,7 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 	cmd := exec.CommandContext(ctx, "go", "list", "-e", "-json=ImportPath,Name,Dir,GoFiles,Module,Error", "--", pattern)
 	cmd.Dir = runDir
 	cmd.Env = env
+	runtime.LogCommand(ctx, cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -198,6 +200,7 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 func mainModule(ctx context.Context, dir string, env []string) (root, modPath string, err error) {
 	cmd := exec.CommandContext(ctx, "go", "env", "GOMOD")
 	cmd.Dir, cmd.Env = dir, env
+	runtime.LogCommand(ctx, cmd)
 	out, err := cmd.Output()
 	gomod := strings.TrimSpace(string(out))
 	if err != nil || gomod == "" || gomod == os.DevNull {

@@ -137,6 +137,7 @@ func (b *Builder) Entrypoint() []string { return slices.Clone(b.entrypoint) }
 func (b *Builder) python(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, b.opt.Python, append([]string{"-c", checkSource}, args...)...)
 	cmd.Env = append(slices.Clone(b.opt.Env), "PYTHONDONTWRITEBYTECODE=1")
+	runtime.LogCommand(ctx, cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -95,6 +95,7 @@ func (b *Builder) hostPip(ctx context.Context, dir string, _ v1.Platform, _ stri
 	cmd := exec.CommandContext(ctx, b.opt.Python, args...)
 	cmd.Dir = b.proj.Dir
 	cmd.Env = b.pipCommandEnv()
+	runtime.LogCommand(ctx, cmd)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

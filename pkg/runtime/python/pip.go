@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 // PipArgs are the arguments of the pip install for one platform: binary
@@ -52,6 +53,7 @@ func (b *Builder) pip(ctx context.Context, dir string, p v1.Platform, version st
 	cmd := exec.CommandContext(ctx, b.opt.Python, args...)
 	cmd.Dir = b.proj.Dir
 	cmd.Env = b.pipCommandEnv()
+	runtime.LogCommand(ctx, cmd)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
