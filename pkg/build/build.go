@@ -17,6 +17,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -253,8 +254,8 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 		res.Base = &BaseImage{Name: pl.Base.Name, Digest: pl.Base.Digest.String()}
 		seen := map[v1.Hash]bool{}
 		for _, img := range pl.Base.Images {
-			step := rep.Start("fetching base layers for "+img.Platform.String(), 0)
-			err := pl.Resolver.Fetch(ctx, img)
+			step := rep.Start("fetching base layers for "+img.Platform.String(), pl.Resolver.Missing(img))
+			err := pl.Resolver.Fetch(ctx, img, step.Add)
 			step.Done(err)
 			if err != nil {
 				return nil, err
@@ -317,16 +318,37 @@ func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Tar
 	images := make([]v1.Image, len(pl.Platforms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(goruntime.NumCPU())
+	// Every platform shows from the start, those waiting for a core as
+	// waiting, and with several, a count of what is left.
+	var all progress.Step
+	var left atomic.Int64
+	if n := len(pl.Platforms); n > 1 {
+		all = b.rep.Start(fmt.Sprintf("building %s for %d platforms", t.ImageName, n), 0)
+		left.Store(int64(n))
+		progress.SetPhase(all, fmt.Sprintf("%d left", n))
+	}
+	steps := make([]progress.Step, len(pl.Platforms))
 	for i, p := range pl.Platforms {
+		steps[i] = b.rep.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
+		progress.SetPhase(steps[i], "waiting")
+	}
+	for i := range pl.Platforms {
 		g.Go(func() error {
-			step := b.rep.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
+			progress.SetPhase(steps[i], "running")
 			img, err := b.buildPlatform(gctx, store, t, shared, i)
-			step.Done(err)
+			steps[i].Done(err)
 			images[i] = img
+			if all != nil {
+				progress.SetPhase(all, fmt.Sprintf("%d left", left.Add(-1)))
+			}
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	if all != nil {
+		all.Done(err)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	img := &Image{Name: t.ImageName, Package: t.ID(), Kind: string(t.Kind())}

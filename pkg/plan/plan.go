@@ -215,8 +215,9 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 			bases = append(bases, img.Image)
 		}
 		fetchBase = func(ctx context.Context, i int) error {
-			step := opt.Progress.Start("fetching base layers for "+pl.Base.Images[i].Platform.String(), 0)
-			err := pl.Resolver.Fetch(ctx, pl.Base.Images[i])
+			img := pl.Base.Images[i]
+			step := opt.Progress.Start("fetching base layers for "+img.Platform.String(), pl.Resolver.Missing(img))
+			err := pl.Resolver.Fetch(ctx, img, step.Add)
 			step.Done(err)
 			return err
 		}
@@ -227,6 +228,7 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 				return nil, pl.where(t, err)
 			}
 		}
+		step := opt.Progress.Start("preparing "+t.ImageName, 0)
 		err := t.Configure(ctx, runtime.Config{
 			Project:   proj,
 			Settings:  settings[i],
@@ -237,6 +239,7 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 			WorkDir:   opt.WorkDir,
 			Hashes:    proj.Hashes,
 		})
+		step.Done(err)
 		if err != nil {
 			return nil, pl.where(t, err)
 		}
