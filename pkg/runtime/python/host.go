@@ -1,11 +1,9 @@
 package python
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -92,17 +90,11 @@ func (b *Builder) BuildHost(ctx context.Context, dir string) (*runtime.Executabl
 // as pip install --target does for any project.
 func (b *Builder) hostPip(ctx context.Context, dir string, _ v1.Platform, _ string, _ []string) error {
 	args := append([]string{"-m", "pip", "install", "--target", dir, "--no-compile", "--no-warn-script-location", "--disable-pip-version-check", "--progress-bar", "off"}, b.requirementArgs()...)
-	cmd := exec.CommandContext(ctx, b.opt.Python, args...)
-	cmd.Dir = b.proj.Dir
-	cmd.Env = b.pipCommandEnv()
-	runtime.LogCommand(ctx, cmd)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	if out, err := b.runPip(ctx, args); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("installing the dependencies for this machine (pip install --target): %w\n%s", err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("installing the dependencies for this machine (pip install --target): %w\n%s", err, strings.TrimSpace(out))
 	}
 	return nil
 }

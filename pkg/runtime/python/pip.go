@@ -50,19 +50,26 @@ func (b *Builder) pip(ctx context.Context, dir string, p v1.Platform, version st
 	if err != nil {
 		return err
 	}
+	if out, err := b.runPip(ctx, args); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return pipError(out, p, version, b.opt.Libc, err)
+	}
+	return nil
+}
+
+// runPip runs the host's Python with args (-m pip ...) in the project's
+// directory and returns what it printed.
+func (b *Builder) runPip(ctx context.Context, args []string) (string, error) {
 	cmd := exec.CommandContext(ctx, b.opt.Python, args...)
 	cmd.Dir = b.proj.Dir
 	cmd.Env = b.pipCommandEnv()
 	runtime.LogCommand(ctx, cmd)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return pipError(out.String(), p, version, b.opt.Libc, err)
-	}
-	return nil
+	err := cmd.Run()
+	return out.String(), err
 }
 
 // pipCommandEnv is pip's environment: kiln's, with the settings that
