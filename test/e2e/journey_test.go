@@ -16,8 +16,8 @@ import (
 // with podman; a new function from kiln init, tested, run with kiln run and
 // called; a push with -v; the --json of a build and of kiln push; a
 // dependency's main package by import path; ./... with a malformed
-// function. (The Python project built twice into ./out is
-// TestPython/rebuilds, which needs the suite's Python base.)
+// function; a Python project built twice into ./out on the suite's Python
+// base (testPythonRebuilds).
 func TestUserJourney(t *testing.T) {
 	needTool(t, "skopeo")
 	pm := newPodman(t)
@@ -116,6 +116,13 @@ func TestUserJourney(t *testing.T) {
 	if got := pm.run("run", "--rm", "--network", "none", "oci:"+filepath.Join(clone, "tools")+":tool"); got != "tool\n" {
 		t.Errorf("the dependency's program printed %q", got)
 	}
+
+	// A Python project, built twice into ./out, then edited.
+	needTool(t, "python3")
+	base, version := pushPythonBase(t, reg)
+	e := &pyEnv{reg: reg, base: base, version: version, wheels: makeWheels(t, version)}
+	e.env = append(reg.dockerConfig(t, reg.pass), "PIP_NO_INDEX=1", "PIP_FIND_LINKS="+e.wheels, "PIP_INDEX_URL=", "PIP_EXTRA_INDEX_URL=", "PIP_CONFIG_FILE=/dev/null")
+	testPythonRebuilds(t, e)
 }
 
 // runIn runs podman in dir (for relative oci: paths, as a user types them).

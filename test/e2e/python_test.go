@@ -196,7 +196,6 @@ func TestPython(t *testing.T) {
 	t.Run("errors", func(t *testing.T) { testPythonErrors(t, e) })
 	t.Run("declared kind", func(t *testing.T) { testPythonDeclaredKind(t, e) })
 	t.Run("starters", func(t *testing.T) { testPythonStarters(t, e, pm) })
-	t.Run("rebuilds", func(t *testing.T) { testPythonRebuilds(t, e) })
 	t.Run("base without PYTHON_VERSION", func(t *testing.T) { testPythonBaseWithoutVersion(t, e, pm) })
 	t.Run("run --host", func(t *testing.T) { testPythonRunHost(t, e) })
 }

@@ -58,8 +58,12 @@ func testPythonRebuilds(t *testing.T, e *pyEnv) {
 		return kilnLayers(t, img)["project"].files
 	}
 	for i := range 2 {
-		if r := kiln(t, dir, env, "build", "-q", "--platform", "linux/amd64", "--output", "oci:out"); r.code != 0 {
+		r := kiln(t, dir, env, "build", "-q", "--platform", "linux/amd64", "--output", "oci:out")
+		if r.code != 0 {
 			t.Fatalf("build %d: %s", i+1, r.stderr)
+		}
+		if want := "oci:" + filepath.Join(dir, "out") + ":proj\n"; r.stdout != want {
+			t.Errorf("build %d printed %q, want %q", i+1, r.stdout, want)
 		}
 	}
 	for name := range codeLayer() {
