@@ -58,7 +58,9 @@ func testPythonRebuilds(t *testing.T, e *pyEnv) {
 		return kilnLayers(t, img)["project"].files
 	}
 	for i := range 2 {
+		start := time.Now()
 		r := kiln(t, dir, env, "build", "-q", "--platform", "linux/amd64", "--output", "oci:out")
+		t.Logf("build %d: %s", i+1, time.Since(start).Round(time.Millisecond))
 		if r.code != 0 {
 			t.Fatalf("build %d: %s", i+1, r.stderr)
 		}
@@ -77,10 +79,12 @@ func testPythonRebuilds(t *testing.T, e *pyEnv) {
 		t.Errorf("two builds of an unchanged project ran pip %d times, want 1", n)
 	}
 	writeFile(t, filepath.Join(dir, "app", "__main__.py"), "import greetlib\nprint(greetlib.greet(), 'edited')\n")
+	start := time.Now()
 	r := kiln(t, dir, env, "build", "-q", "--platform", "linux/amd64", "--output", "oci:out")
 	if r.code != 0 {
 		t.Fatalf("build after an edit: %s", r.stderr)
 	}
+	t.Logf("build after a code-only edit (no pip): %s", time.Since(start).Round(time.Millisecond))
 	if n := pips(); n != 1 {
 		t.Errorf("a code-only edit ran pip again (%d installs in all)", n)
 	}
@@ -91,6 +95,8 @@ func testPythonRebuilds(t *testing.T, e *pyEnv) {
 		t.Errorf("the reused dependency layer lacks greetlib")
 	}
 	writeFile(t, filepath.Join(dir, "requirements.txt"), "greetlib==1.0\nnativelib==2.0\n")
+	start = time.Now()
+	defer func() { t.Logf("build after a requirements change (pip): %s", time.Since(start).Round(time.Millisecond)) }()
 	if r := kiln(t, dir, append(env, "PIP_FIND_LINKS=./wheels "+e.wheels), "build", "-q", "--platform", "linux/amd64", "--output", "oci:out"); r.code != 0 {
 		t.Fatalf("build after a requirement change: %s", r.stderr)
 	}
