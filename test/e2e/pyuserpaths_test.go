@@ -96,7 +96,9 @@ func testPythonRebuilds(t *testing.T, e *pyEnv) {
 	}
 	writeFile(t, filepath.Join(dir, "requirements.txt"), "greetlib==1.0\nnativelib==2.0\n")
 	start = time.Now()
-	defer func() { t.Logf("build after a requirements change (pip): %s", time.Since(start).Round(time.Millisecond)) }()
+	defer func() {
+		t.Logf("build after a requirements change (pip): %s", time.Since(start).Round(time.Millisecond))
+	}()
 	if r := kiln(t, dir, append(env, "PIP_FIND_LINKS=./wheels "+e.wheels), "build", "-q", "--platform", "linux/amd64", "--output", "oci:out"); r.code != 0 {
 		t.Fatalf("build after a requirement change: %s", r.stderr)
 	}
