@@ -136,8 +136,10 @@ Images are built into the project's .kiln/ directory (.kiln/last links to
 the newest build); an unchanged project reuses its previous build.
 --output, --push and --load then deliver them.
 
-stdout gets one line per image: REPO@DIGEST when pushed, else
-REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,
+stdout gets one line per image, a reference that skopeo, podman and crane
+take as printed: REPO@DIGEST when pushed, else where the image is
+(oci:DIR:NAME, docker-archive:FILE:NAME:TAG, oci-archive:FILE:NAME);
+--json has it as "ref", with the digest. Progress goes to stderr.`,
 		Example: `  kiln build
   kiln build --output oci:./out ./cmd/server
   kiln build --platform linux/amd64,linux/arm64,linux/arm/v7 ./...
@@ -170,12 +172,16 @@ REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,
 // imageRefs when it is set.
 func printResult(stdout io.Writer, res *build.Result, asJSON bool, imageRefs string) error {
 	var lines strings.Builder
-	for _, img := range res.Images {
-		if img.Pushed != "" {
-			fmt.Fprintln(&lines, img.Pushed)
-		} else {
-			fmt.Fprintf(&lines, "%s@%s\n", img.Reference, img.Digest)
+	for i := range res.Images {
+		img := &res.Images[i]
+		img.Ref = img.Pushed
+		if img.Ref == "" {
+			// oci:, oci-archive: and docker-archive: references take no
+			// digest (skopeo and podman refuse one); the digest is
+			// in --json.
+			img.Ref = img.Reference
 		}
+		fmt.Fprintln(&lines, img.Ref)
 	}
 	if imageRefs != "" {
 		if err := os.WriteFile(imageRefs, []byte(lines.String()), 0o644); err != nil {

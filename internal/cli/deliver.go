@@ -33,7 +33,7 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 	}
 	switch d.output.kind {
 	case "oci":
-		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep})
+		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep, Tags: d.tags})
 	case "oci-archive":
 		pubs = append(pubs, publish.OCIArchive{File: d.output.path})
 	case "tar":

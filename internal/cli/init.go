@@ -22,21 +22,26 @@ func newInitCommand(stdout io.Writer) *cobra.Command {
 		Use:   "init [--runtime go|python] [--kind app|function] DIR",
 		Short: "Write a new project that kiln builds and runs as it is",
 		Long: `Write a small working project into DIR: an HTTP service on $PORT (default
-8080) with a test, a kiln.yaml and a .gitignore for .kiln/. It uses only the
-standard library, so go test, kiln build and kiln run work straight away and
-download nothing.
+8080) that uses only the standard library and downloads nothing.
 
---kind app writes a program (package main); --kind function writes a
+Go (the default): a module with the service, a test, a kiln.yaml and a
+.gitignore for .kiln/, so go test, kiln build and kiln run work straight
+away. --kind app writes a program (package main); --kind function writes a
 function: a package whose New returns a type with Handle and the optional
 Start, Stop, Ready and Alive, which kiln serves with a main package of its
-own. --runtime python writes a Python app (main.py) or a handle(request)
-function (function.py) instead. DIR must be new or empty unless --force is
-given.
+own.
+
+--runtime python: pyproject.toml and main.py (--kind app) or function.py
+(--kind function, a handle(request) function kiln serves); no test,
+kiln.yaml or .gitignore. kiln build needs a Python base image (the default
+python:X.Y-slim, or --base).
 
 --template http|cloudevents writes a Knative Functions project instead, in
 the shape func create gives it (func.yaml, and for Go module "function"
 with New returning the instance; for Python the package "function" with
-new() and an ASGI handle), which kiln and func both build.`,
+new() and an ASGI handle), which kiln and func both build.
+
+DIR must be new or empty unless --force is given.`,
 		Example: `  kiln init --kind function hello
   kiln init --kind app --module example.com/team/api api
   kiln init --runtime python --kind function hello-py
@@ -56,16 +61,21 @@ new() and an ASGI handle), which kiln and func both build.`,
 			if err != nil {
 				return withFlagHint(err)
 			}
+			// No "cd ." when the project is where the user is.
+			cd := ""
+			if d := filepath.Clean(args[0]); d != "." {
+				cd = "  cd " + d + "\n"
+			}
 			if opt.Template != "" {
-				return printKnativeInit(stdout, opt, res)
+				return printKnativeInit(stdout, opt, res, cd)
 			}
 			if opt.Runtime == "python" {
 				fmt.Fprintf(stdout, "Wrote a Python %s in %s: %s\n", res.Kind, args[0], strings.Join(res.Files, ", "))
-				fmt.Fprintf(stdout, "Next:\n  cd %s\n  kiln build --base REGISTRY/python:3.12-slim   # or the default python image\n", filepath.Clean(args[0]))
+				fmt.Fprintf(stdout, "Next:\n%s  kiln build --base REGISTRY/python:3.12-slim   # or the default python image\n", cd)
 				return nil
 			}
 			fmt.Fprintf(stdout, "Wrote a Go %s, module %s, in %s: %s\n", res.Kind, res.Module, args[0], strings.Join(res.Files, ", "))
-			fmt.Fprintf(stdout, "Next:\n  cd %s\n  go test ./...\n  kiln run          # builds the image and runs it in podman or docker\n  kiln run --host   # or runs the program directly on this machine\n", filepath.Clean(args[0]))
+			fmt.Fprintf(stdout, "Next:\n%s  go test ./...\n  kiln run          # builds the image and runs it in podman or docker\n  kiln run --host   # or runs the program directly on this machine\n", cd)
 			return nil
 		},
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/kiln-build/kiln/pkg/scaffold"
@@ -11,7 +10,7 @@ import (
 
 // printKnativeInit says what kiln init --template wrote and what to do
 // next.
-func printKnativeInit(stdout io.Writer, opt scaffold.Options, res *scaffold.Result) error {
+func printKnativeInit(stdout io.Writer, opt scaffold.Options, res *scaffold.Result, cd string) error {
 	runtime := opt.Runtime
 	if runtime == "" {
 		runtime = "go"
@@ -21,6 +20,6 @@ func printKnativeInit(stdout io.Writer, opt scaffold.Options, res *scaffold.Resu
 	if runtime == "python" {
 		test = "python3 -m unittest discover -s tests"
 	}
-	fmt.Fprintf(stdout, "Next:\n  cd %s\n  %s\n  kiln build   # the image %s\n", filepath.Clean(opt.Dir), test, res.Name)
+	fmt.Fprintf(stdout, "Next:\n%s  %s\n  kiln build   # the image %s\n", cd, test, res.Name)
 	return nil
 }

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -29,33 +32,59 @@ func newReporter(stderr io.Writer, quiet bool) (progress.Reporter, func()) {
 
 type barReporter struct{ p *mpb.Progress }
 
+// Start adds a bar (with a size) or a spinner that ends with its true
+// end: "done", "failed" or "cancelled", never a "done" it did not reach.
 func (r *barReporter) Start(name string, total int64) progress.Step {
+	s := &barStep{}
+	s.phase.Store("")
+	status := decor.Any(func(decor.Statistics) string { return s.phase.Load().(string) }, decor.WCSyncSpace)
 	elapsed := decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace)
 	if total > 0 {
-		return &barStep{r.p.AddBar(total,
+		s.b = r.p.AddBar(total,
 			mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
-			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace), elapsed))}
+			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace), elapsed, status))
+		return s
 	}
-	return &barStep{r.p.AddSpinner(0,
-		mpb.BarFillerOnComplete("done"),
+	s.b = r.p.AddSpinner(0,
+		mpb.BarFillerOnComplete(""),
 		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
-		mpb.AppendDecorators(elapsed))}
+		mpb.AppendDecorators(elapsed, status))
+	return s
 }
 
 func (r *barReporter) Logf(format string, args ...any) {
 	fmt.Fprintf(r.p, "kiln: "+format+"\n", args...)
 }
 
-type barStep struct{ b *mpb.Bar }
+type barStep struct {
+	b     *mpb.Bar
+	phase atomic.Value // string
+}
 
 func (s *barStep) Add(n int64) { s.b.IncrInt64(n) }
 
-func (s *barStep) Done(err error) {
-	if err != nil {
-		s.b.Abort(false)
-		return
+// SetPhase shows "waiting" beside a step that has not begun.
+func (s *barStep) SetPhase(phase string) {
+	if phase == "running" {
+		phase = ""
 	}
+	s.phase.Store(phase)
+}
+
+func (s *barStep) Done(err error) {
+	s.phase.Store(endOf(err))
 	s.b.SetTotal(-1, true)
+}
+
+// endOf is how a step ended.
+func endOf(err error) string {
+	switch {
+	case err == nil:
+		return "done"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	return "failed"
 }
 
 // lineReporter writes one line per finished step.
@@ -83,7 +112,10 @@ type lineStep struct {
 func (s *lineStep) Add(int64) {}
 
 func (s *lineStep) Done(err error) {
-	if err == nil {
+	switch end := endOf(err); end {
+	case "done":
 		s.r.Logf("%s (%s)", s.name, time.Since(s.start).Round(time.Millisecond))
+	default:
+		s.r.Logf("%s: %s after %s", s.name, end, time.Since(s.start).Round(time.Millisecond))
 	}
 }

@@ -66,6 +66,8 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 					return err
 				}
 			}
+			// kiln push builds nothing: it pushes a stored build.
+			res.Reused = true
 			rep, wait := newReporter(stderr, quiet)
 			pub, err := pushPublisher(res, publish.Registry{Repo: repo, Tags: tags, Namer: namer(res.Naming), Options: reg, Progress: rep})
 			if err == nil {

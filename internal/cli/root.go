@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/pkg/build"
+	"github.com/kiln-build/kiln/pkg/run"
 )
 
 // Main runs kiln with args and returns the process exit code.
@@ -31,6 +32,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var u usageError
 	if errors.As(err, &u) {
 		return 2
+	}
+	// kiln run passes the program's exit status through.
+	var exit *run.ExitError
+	if errors.As(err, &exit) && exit.Code > 0 {
+		return exit.Code
 	}
 	return 1
 }
@@ -53,6 +59,7 @@ an HTTP handler, becomes a service with a main package kiln generates.`,
 	root.AddCommand(newBuildCommand(stdout, stderr))
 	root.AddCommand(newPushCommand(stdout, stderr))
 	root.AddCommand(newLoginCommand(stdout, stderr))
+	root.AddCommand(newLogoutCommand(stderr))
 	root.AddCommand(newCacheCommand(stdout))
 	root.AddCommand(newInitCommand(stdout))
 	root.AddCommand(newRunCommand(stdout, stderr))
@@ -63,5 +70,7 @@ an HTTP handler, becomes a service with a main package kiln generates.`,
 		Args:  cobra.NoArgs,
 		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, build.Version()) },
 	})
+	addVerbose(root, stderr)
+	addCompletions(root)
 	return root
 }

@@ -2,9 +2,14 @@
 package testutil
 
 import (
+	"archive/zip"
+	"bytes"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -57,4 +62,40 @@ func Ls(t testing.TB, dir string) []string {
 		out = append(out, e.Name())
 	}
 	return out
+}
+
+// GoProxy writes a Go module proxy into a new directory, serving each
+// module of mods (module path to its files, go.mod among them) as version
+// v1.0.0, and returns the environment that makes the go command use it and
+// a module cache of the test's own: GOPROXY=file://..., no checksum
+// database, no network.
+func GoProxy(t testing.TB, mods map[string]map[string]string) []string {
+	t.Helper()
+	root := t.TempDir()
+	const version = "v1.0.0"
+	for mod, files := range mods {
+		dir := filepath.Join(root, filepath.FromSlash(mod), "@v")
+		WriteFile(t, filepath.Join(dir, "list"), version+"\n")
+		WriteFile(t, filepath.Join(dir, version+".info"), `{"Version":"`+version+`","Time":"2024-01-01T00:00:00Z"}`)
+		WriteFile(t, filepath.Join(dir, version+".mod"), files["go.mod"])
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, name := range slices.Sorted(maps.Keys(files)) {
+			w, err := zw.Create(mod + "@" + version + "/" + name)
+			if err == nil {
+				_, err = io.WriteString(w, files[name])
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		WriteFile(t, filepath.Join(dir, version+".zip"), buf.String())
+	}
+	return []string{
+		"GOPROXY=file://" + filepath.ToSlash(root), "GOSUMDB=off", "GONOSUMDB=", "GOPRIVATE=",
+		"GOMODCACHE=" + filepath.Join(t.TempDir(), "modcache"), "GOFLAGS=-modcacherw",
+	}
 }

@@ -214,7 +214,7 @@ func checkStore(t *testing.T, s blob.Store) {
 // link fetches img's layers into the cache and links them into store, as
 // a build's layout does when it writes an image on img.
 func link(ctx context.Context, r *Resolver, img *Image, store blob.Store) error {
-	if err := r.Fetch(ctx, img); err != nil {
+	if err := r.Fetch(ctx, img, nil); err != nil {
 		return err
 	}
 	for _, l := range img.layers {

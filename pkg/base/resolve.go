@@ -204,7 +204,7 @@ func (r *Resolver) manifest(ctx context.Context, ref name.Reference) ([]byte, ty
 	}
 	desc, err := remote.Get(ref, r.Registry.Remote(ctx)...)
 	if err != nil {
-		return nil, "", v1.Hash{}, fmt.Errorf("fetching base %s: %w", ref, registry.Explain(err, ref.Context().RegistryStr()))
+		return nil, "", v1.Hash{}, fmt.Errorf("fetching base %s: %w", ref, r.Registry.Explain(err, ref.Context().RegistryStr()))
 	}
 	if err := r.store(desc.Manifest, desc.Digest); err != nil {
 		return nil, "", v1.Hash{}, err
@@ -333,15 +333,16 @@ func ociLayerType(mt types.MediaType) (types.MediaType, error) {
 
 // blob returns a small blob (a config) from the cache or the registry.
 func (r *Resolver) blob(ctx context.Context, repo name.Repository, h v1.Hash) ([]byte, error) {
-	if err := r.fetch(ctx, repo, h); err != nil {
+	if err := r.fetch(ctx, repo, h, nil); err != nil {
 		return nil, err
 	}
 	return os.ReadFile(r.Cache.Blobs().Path(h))
 }
 
 // fetch makes sure blob h is in the cache, downloading and verifying it if
-// not. Concurrent fetches of one blob download it once.
-func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash) error {
+// not, telling add (if set) of the bytes as they come. Concurrent fetches
+// of one blob download it once.
+func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash, add func(int64)) error {
 	p := r.Cache.Blobs().Path(h)
 	if _, err := os.Stat(p); err == nil {
 		touch(p)
@@ -354,7 +355,7 @@ func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash) e
 		}
 		rc, err := l.Compressed()
 		if err != nil {
-			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, registry.Explain(err, repo.RegistryStr()))
+			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, r.Registry.Explain(err, repo.RegistryStr()))
 		}
 		defer rc.Close()
 		w, err := r.Cache.Blobs().Create()
@@ -362,8 +363,12 @@ func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash) e
 			return nil, err
 		}
 		defer w.Abort()
-		if _, err := io.Copy(w, rc); err != nil {
-			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, registry.Explain(err, repo.RegistryStr()))
+		var src io.Reader = rc
+		if add != nil {
+			src = countingReader{rc, add}
+		}
+		if _, err := io.Copy(w, src); err != nil {
+			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, r.Registry.Explain(err, repo.RegistryStr()))
 		}
 		got, _, err := w.Commit()
 		if err == nil && got != h {
@@ -376,13 +381,40 @@ func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash) e
 }
 
 // Fetch makes sure img's layers are in the cache, downloading those that
-// are not.
-func (r *Resolver) Fetch(ctx context.Context, img *Image) error {
+// are not; add, if set, is told of the bytes downloaded (Missing says how
+// many to expect).
+func (r *Resolver) Fetch(ctx context.Context, img *Image, add func(n int64)) error {
 	for _, l := range img.layers {
 		d, _ := l.Digest()
-		if err := r.fetch(ctx, img.repo, d); err != nil {
+		if err := r.fetch(ctx, img.repo, d, add); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Missing is the size of img's layers that are not in the cache: what
+// Fetch downloads.
+func (r *Resolver) Missing(img *Image) int64 {
+	var n int64
+	for _, l := range img.layers {
+		d, _ := l.Digest()
+		size, _ := l.Size()
+		if !r.Cache.Blobs().Has(d, size) {
+			n += size
+		}
+	}
+	return n
+}
+
+// countingReader tells add how many bytes each Read gave.
+type countingReader struct {
+	r   io.Reader
+	add func(int64)
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.add(int64(n))
+	return n, err
 }

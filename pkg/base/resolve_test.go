@@ -573,3 +573,37 @@ func TestResolveSingleImageNotLinux(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchReportsBytes: Missing says how many bytes a fetch downloads,
+// and Fetch reports exactly those as they come; a cached base downloads
+// nothing.
+func TestFetchReportsBytes(t *testing.T) {
+	reg := newRegistry(t, nil)
+	img := image(t, true, "linux", "amd64", "", randomLayer(t, types.OCILayer), randomLayer(t, types.OCILayer))
+	reg.push(t, "base/img:v1", img)
+	r := resolver(t.TempDir())
+	ctx := context.Background()
+	b, err := r.Resolve(ctx, reg.Host+"/base/img:v1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	layers, _ := img.Layers()
+	for _, l := range layers {
+		n, _ := l.Size()
+		want += n
+	}
+	if got := r.Missing(b.Images[0]); got != want {
+		t.Errorf("Missing = %d, want the layers' %d bytes", got, want)
+	}
+	var got int64
+	if err := r.Fetch(ctx, b.Images[0], func(n int64) { got += n }); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("Fetch reported %d bytes, want %d", got, want)
+	}
+	if m := r.Missing(b.Images[0]); m != 0 {
+		t.Errorf("after Fetch, Missing = %d", m)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -89,6 +90,11 @@ type Image struct {
 	Digest    string          `json:"digest"`
 	MediaType string          `json:"mediaType"`
 	Platforms []PlatformImage `json:"platforms"`
+	// Ref is the line kiln prints for the image, a reference that works
+	// as it is with skopeo and podman: Pushed after a push, else
+	// Reference (oci:, oci-archive: and docker-archive: references carry
+	// no digest).
+	Ref string `json:"ref,omitempty"`
 	// Pushed is REPO@DIGEST after a push.
 	Pushed string `json:"pushed,omitempty"`
 	// Loaded is the engine the image was loaded into.
@@ -130,18 +136,11 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	// build, whether it used them or not.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pl, err := plan.New(ctx, opt.Plan)
+	pl, b, fp, err := planAndFingerprint(ctx, opt, rep)
 	if err != nil {
 		return nil, err
 	}
 	defer pl.Close()
-	b := &builder{plan: pl, rep: rep, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
-	step := rep.Start("fingerprinting inputs", 0)
-	fp, err := b.fingerprint(ctx)
-	step.Done(err)
-	if err != nil {
-		return nil, err
-	}
 	store := buildstore.Builds{Dir: pl.Project.StatePath()}
 	waiting := func() { rep.Logf("waiting for another kiln build of %s to finish", pl.Project.Root) }
 	build := func(dir string) (*Result, error) {
@@ -162,6 +161,43 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	// Naming does not change images, so a reused build takes today's.
 	res.Naming = pl.Project.Config.Naming
 	return res, res.open(dir)
+}
+
+// planAndFingerprint plans the build and takes its fingerprint. A work
+// tree whose uncommitted changes touch no file the build reads is planned
+// again, dated with HEAD's commit time (see project.Source.AtCommit): a
+// file no build reads does not change the images.
+func planAndFingerprint(ctx context.Context, opt Options, rep progress.Reporter) (*plan.Plan, *builder, string, error) {
+	for {
+		// Work a plan starts (a speculative compile) ends with it when
+		// it is replaced.
+		pctx, cancel := context.WithCancel(ctx)
+		pl, err := plan.New(pctx, opt.Plan)
+		if err != nil {
+			cancel()
+			return nil, nil, "", err
+		}
+		b := &builder{plan: pl, rep: rep, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
+		step := rep.Start("fingerprinting inputs", 0)
+		fp, err := b.fingerprint(pctx)
+		step.Done(err)
+		if err != nil {
+			pl.Close()
+			cancel()
+			return nil, nil, "", err
+		}
+		if opt.Plan.Read == nil {
+			read := pl.Project.Hashes.Read()
+			if _, ok := pl.Project.Source.AtCommit(pl.Project.Root, read); ok {
+				pl.Close()
+				cancel()
+				opt.Plan.Read = read
+				continue
+			}
+		}
+		context.AfterFunc(ctx, cancel)
+		return pl, b, fp, nil
+	}
 }
 
 // Open reads the result of a finished build: a .kiln build folder.
@@ -305,8 +341,8 @@ func (b *builder) fetchBase(ctx context.Context, t *plan.Target) (*BaseImage, er
 	bi := &BaseImage{Name: bs.Name, Digest: bs.Digest.String()}
 	seen := map[v1.Hash]bool{}
 	for _, img := range bs.Images {
-		step := b.rep.Start("fetching base layers for "+img.Platform.String(), 0)
-		err := b.plan.Resolver.Fetch(ctx, img)
+		step := b.rep.Start("fetching base layers for "+img.Platform.String(), b.plan.Resolver.Missing(img))
+		err := b.plan.Resolver.Fetch(ctx, img, step.Add)
 		step.Done(err)
 		if err != nil {
 			return nil, err
@@ -331,16 +367,37 @@ func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Tar
 	images := make([]v1.Image, len(t.Platforms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(goruntime.NumCPU())
+	// Every platform shows from the start, those waiting for a core as
+	// waiting, and with several, a count of what is left.
+	var all progress.Step
+	var left atomic.Int64
+	if n := len(t.Platforms); n > 1 {
+		all = b.rep.Start(fmt.Sprintf("building %s for %d platforms", t.ImageName, n), 0)
+		left.Store(int64(n))
+		progress.SetPhase(all, fmt.Sprintf("%d left", n))
+	}
+	steps := make([]progress.Step, len(t.Platforms))
 	for i, p := range t.Platforms {
+		steps[i] = b.rep.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
+		progress.SetPhase(steps[i], "waiting")
+	}
+	for i := range t.Platforms {
 		g.Go(func() error {
-			step := b.rep.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
+			progress.SetPhase(steps[i], "running")
 			img, err := b.buildPlatform(gctx, store, t, shared, i)
-			step.Done(err)
+			steps[i].Done(err)
 			images[i] = img
+			if all != nil {
+				progress.SetPhase(all, fmt.Sprintf("%d left", left.Add(-1)))
+			}
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	if all != nil {
+		all.Done(err)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	img := &Image{Name: t.ImageName, Package: t.ID(), Kind: string(t.Kind())}

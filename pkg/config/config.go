@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -196,7 +197,7 @@ func Parse(name string, data []byte) (*File, error) {
 }
 
 var (
-	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
 	lineMsg      = regexp.MustCompile(`line (\d+): (.*)`)
 )
 
@@ -213,7 +214,14 @@ func yamlError(name string, err error) error {
 	var msgs []string
 	for _, e := range te.Errors {
 		if m := unknownField.FindStringSubmatch(e); m != nil {
-			msgs = append(msgs, fmt.Sprintf("%s:%s: unknown key %q (known keys: %s)", name, m[1], m[2], strings.Join(knownKeys(), ", ")))
+			where, known := "", knownKeys()
+			switch m[3] {
+			case "config.PythonSettings":
+				where, known = " under python:", yamlKeys(reflect.TypeOf(PythonSettings{}))
+			case "config.Settings":
+				where, known = " under a target", yamlKeys(reflect.TypeOf(Settings{}))
+			}
+			msgs = append(msgs, fmt.Sprintf("%s:%s: unknown key %q%s (known keys: %s)", name, m[1], m[2], where, strings.Join(known, ", ")))
 			continue
 		}
 		if m := lineMsg.FindStringSubmatch(e); m != nil {
@@ -223,6 +231,17 @@ func yamlError(name string, err error) error {
 		msgs = append(msgs, name+": "+e)
 	}
 	return errors.New(strings.Join(msgs, "\n"))
+}
+
+// yamlKeys are the yaml keys of the struct type t.
+func yamlKeys(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func knownKeys() []string {

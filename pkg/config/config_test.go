@@ -468,3 +468,16 @@ func TestParseDataNeedsDestinationForUnnamedSource(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownNestedKey: an unknown key under python: or under a target
+// lists the keys of that place, not the top level's.
+func TestUnknownNestedKey(t *testing.T) {
+	_, err := Parse("kiln.yaml", []byte("python:\n  versoin: \"3.11\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `kiln.yaml:2: unknown key "versoin" under python: (known keys: version, libc, module)`) {
+		t.Errorf("python.versoin: %v", err)
+	}
+	_, err = Parse("kiln.yaml", []byte("targets:\n  cmd/api:\n    base: x\n"))
+	if err == nil || !strings.Contains(err.Error(), `unknown key "base" under a target (known keys: kind, name, env,`) {
+		t.Errorf("targets.cmd/api.base: %v", err)
+	}
+}

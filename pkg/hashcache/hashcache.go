@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ type Cache struct {
 	mu      sync.Mutex
 	entries map[string]entry
 	dirty   bool
+	read    map[string]bool // the paths Sum or Note was given
 }
 
 // Open loads the cache stored at path; a missing or unreadable file gives
@@ -48,8 +50,16 @@ func Open(path string) *Cache {
 	return c
 }
 
-// Sum returns the hex sha256 of the file at p.
+// Sum returns the hex sha256 of the file at p, and notes that p was read
+// (see Read).
 func (c *Cache) Sum(p string) (string, error) {
+	c.Note(p)
+	return c.SumUnread(p)
+}
+
+// SumUnread is Sum for a file the build looks at but does not use (a Go
+// file that build constraints leave out): it is not noted as read.
+func (c *Cache) SumUnread(p string) (string, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return "", err
@@ -80,6 +90,36 @@ func (c *Cache) Sum(p string) (string, error) {
 		c.mu.Unlock()
 	}
 	return e.Sum, nil
+}
+
+// Note records that the build reads the file p, although it does not hash
+// it (a listing's entry, say).
+func (c *Cache) Note(p string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.read == nil {
+		c.read = map[string]bool{}
+	}
+	c.read[p] = true
+	c.mu.Unlock()
+}
+
+// Read returns the paths given to Sum and Note since the cache was opened:
+// the files the build reads.
+func (c *Cache) Read() []string {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.read))
+	for p := range c.read {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Unchanged reports whether the file at p still has the stat recorded

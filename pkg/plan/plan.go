@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,6 +74,11 @@ type Options struct {
 	Runtimes []runtime.Runtime
 	// WorkDir is where targets keep temporary files; the caller removes it.
 	WorkDir string
+	// Read are the files an earlier plan of the same build read (its
+	// file-hash cache's Read): when the work tree's uncommitted changes
+	// touch none of them, the source date is HEAD's commit time (see
+	// project.Source.AtCommit).
+	Read []string
 }
 
 // Plan is a build, settled.
@@ -165,6 +171,9 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.Read != nil {
+		proj.Source, _ = proj.Source.AtCommit(proj.Root, opt.Read)
+	}
 	cfg := proj.Config
 	if cfg.Runtime != "" && cfg.Runtime != rt.Name() {
 		return nil, fmt.Errorf("%s says runtime: %s, but %s is a %s project; build its %s programs from its own directory, or correct runtime:", cfg.RuntimeSource(), cfg.Runtime, strings.Join(argsOrDot(opt.Targets), " "), rt.Name(), cfg.Runtime)
@@ -173,6 +182,11 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 		return nil, err
 	}
 	reportFunc(cfg.Func, rt, opt.Progress)
+	for _, k := range slices.Sorted(maps.Keys(cfg.Targets)) {
+		if fi, err := os.Stat(filepath.Join(proj.Root, filepath.FromSlash(k))); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%s: targets: %s is not a directory under %s; targets: keys are program directories relative to it, e.g. cmd/api", cfg.Path, k, proj.Root)
+		}
+	}
 	pl := &Plan{Project: proj, Runtime: rt}
 	defer func() {
 		if err != nil {
@@ -204,9 +218,17 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 	}
 	for i, t := range pl.Targets {
 		var bases []v1.Image
-		if t.Base != nil {
-			for _, img := range t.Base.Images {
+		var fetchBase func(context.Context, int) error
+		if b := t.Base; b != nil {
+			for _, img := range b.Images {
 				bases = append(bases, img.Image)
+			}
+			fetchBase = func(ctx context.Context, i int) error {
+				img := b.Images[i]
+				step := opt.Progress.Start("fetching base layers for "+img.Platform.String(), pl.Resolver.Missing(img))
+				err := pl.Resolver.Fetch(ctx, img, step.Add)
+				step.Done(err)
+				return err
 			}
 		}
 		if t.User != "" {
@@ -214,15 +236,18 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 				return nil, pl.where(t, err)
 			}
 		}
+		step := opt.Progress.Start("preparing "+t.ImageName, 0)
 		err := t.Configure(ctx, runtime.Config{
 			Project:   proj,
 			Settings:  settings[i],
 			Bases:     bases,
 			BaseRef:   t.baseRef,
+			FetchBase: fetchBase,
 			Platforms: t.Platforms,
 			WorkDir:   opt.WorkDir,
 			Hashes:    proj.Hashes,
 		})
+		step.Done(err)
 		if err != nil {
 			return nil, pl.where(t, err)
 		}

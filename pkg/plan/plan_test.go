@@ -60,7 +60,7 @@ func TestChooseRuntime(t *testing.T) {
 type fake struct{ root string }
 
 func (fake) Name() string                    { return "fake" }
-func (fake) Keys() []string                  { return []string{"flags"} }
+func (fake) Keys() []string                  { return []string{"flags", "targets", "ldflags"} }
 func (fake) Detect(dir string) (bool, error) { return true, nil }
 func (f fake) Resolve(_ context.Context, req runtime.Request) (*runtime.Resolution, error) {
 	return &runtime.Resolution{Root: f.root, Targets: []runtime.Target{&fakeTarget{dir: filepath.Join(f.root, "cmd", "x")}}}, nil
@@ -145,6 +145,19 @@ func TestPythonProjectRefusesGoKeys(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "kiln.yaml:2: "+name+" is not used by the python runtime") {
 			t.Errorf("%s in a Python project: %v", name, err)
 		}
+	}
+}
+
+// TestTargetsNameDirectories: a targets: key that names no directory is an
+// error, not a setting that silently applies to nothing.
+func TestTargetsNameDirectories(t *testing.T) {
+	root := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(root, "cmd", "x", "main.go"), "package main\n")
+	testutil.WriteFile(t, filepath.Join(root, "kiln.yaml"), "targets:\n  cmd/x: {}\n  cmd/nope: {ldflags: [-s]}\n")
+	opt := Options{Dir: root, Runtimes: []runtime.Runtime{fake{root: root}}, WorkDir: t.TempDir(), Env: []string{}}
+	_, err := New(context.Background(), opt)
+	if err == nil || !strings.Contains(err.Error(), "targets: cmd/nope is not a directory") {
+		t.Errorf("targets: cmd/nope: %v", err)
 	}
 }
 

@@ -140,3 +140,17 @@ func String(p v1.Platform) string {
 	}
 	return s
 }
+
+// Common lists the platforms people ask for, for shell completion:
+// linux/ARCH for every architecture, and the arm variants images are
+// published for.
+func Common() []string {
+	var out []string
+	for _, a := range architectures() {
+		out = append(out, "linux/"+a)
+		if a == "arm" {
+			out = append(out, "linux/arm/v6", "linux/arm/v7")
+		}
+	}
+	return out
+}

@@ -28,3 +28,17 @@ func (discard) Start(string, int64) Step { return discard{} }
 func (discard) Logf(string, ...any)      {}
 func (discard) Add(int64)                {}
 func (discard) Done(error)               {}
+
+// Phaser is a Step that can say it is waiting for its turn before its
+// work begins (see SetPhase).
+type Phaser interface {
+	SetPhase(phase string)
+}
+
+// SetPhase tells s which phase it is in ("waiting", "running"), when the
+// reporter shows phases; other steps ignore it.
+func SetPhase(s Step, phase string) {
+	if p, ok := s.(Phaser); ok {
+		p.SetPhase(phase)
+	}
+}

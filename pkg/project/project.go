@@ -37,7 +37,8 @@ type Project struct {
 type Source struct {
 	// Date is the time given to every file, history entry and the
 	// created label: SOURCE_DATE_EPOCH, else the commit time of a clean
-	// git HEAD, else the Unix epoch.
+	// git HEAD, else the Unix epoch. (With uncommitted changes to files
+	// no build reads, see AtCommit.)
 	Date time.Time
 	// DateFrom says where Date came from, for messages.
 	DateFrom string
@@ -45,6 +46,52 @@ type Source struct {
 	Tag      string // a tag pointing at HEAD, "" if none
 	Remote   string // origin's URL without credentials, "" if none
 	Dirty    bool   // the work tree under Root has uncommitted changes
+	// CommitDate is HEAD's commit time; zero outside git.
+	CommitDate time.Time
+	// Changed are the files under Root with uncommitted changes
+	// (modified, added, untracked; absolute paths), and Removed says
+	// whether a tracked file was deleted or renamed.
+	Changed []string
+	Removed bool
+	// fromEnv says SOURCE_DATE_EPOCH set Date.
+	fromEnv bool
+}
+
+// AtCommit returns the source dated with HEAD's commit time although the
+// work tree has uncommitted changes, when none of them is a file the build
+// reads: read lists those (absolute paths). kiln.yaml and a deleted or
+// renamed file always count. ok is false when the date stays as it is
+// (SOURCE_DATE_EPOCH, a clean tree, no commit, or a changed input).
+func (s Source) AtCommit(root string, read []string) (_ Source, ok bool) {
+	if s.fromEnv || !s.Dirty || s.CommitDate.IsZero() || s.Removed {
+		return s, false
+	}
+	// Paths are compared with their directories' symbolic links
+	// resolved: go list may name files by another path than kiln.
+	dirs := map[string]string{}
+	canonical := func(p string) string {
+		d := filepath.Dir(p)
+		real, ok := dirs[d]
+		if !ok {
+			var err error
+			if real, err = filepath.EvalSymlinks(d); err != nil {
+				real = d
+			}
+			dirs[d] = real
+		}
+		return filepath.Join(real, filepath.Base(p))
+	}
+	changed := map[string]bool{}
+	for _, c := range s.Changed {
+		changed[canonical(c)] = true
+	}
+	for _, p := range append([]string{filepath.Join(root, config.FileName)}, read...) {
+		if changed[canonical(p)] {
+			return s, false
+		}
+	}
+	s.Date, s.DateFrom = s.CommitDate, "git commit "+s.Commit[:min(12, len(s.Commit))]+" (uncommitted changes only to files no build reads)"
+	return s, true
 }
 
 // Load reads the project rooted at root. env is the environment used for
@@ -127,8 +174,17 @@ func readSource(ctx context.Context, root string, env []string) (Source, error) 
 	var s Source
 	if commit, err := git(ctx, root, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
 		s.Commit = commit
-		status, _ := git(ctx, root, "status", "--porcelain", "--", ".")
+		status, _ := gitRaw(ctx, root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
 		s.Dirty = status != ""
+		if s.Dirty {
+			prefix, _ := git(ctx, root, "rev-parse", "--show-prefix")
+			s.Changed, s.Removed = parseStatus(root, prefix, status)
+		}
+		if ct, err := git(ctx, root, "log", "-1", "--format=%ct", "HEAD"); err == nil {
+			if n, err := strconv.ParseInt(ct, 10, 64); err == nil {
+				s.CommitDate = time.Unix(n, 0).UTC()
+			}
+		}
 		if tags, _ := git(ctx, root, "tag", "--points-at", "HEAD", "--sort=-version:refname"); tags != "" {
 			s.Tag = strings.Fields(tags)[0]
 		}
@@ -142,14 +198,9 @@ func readSource(ctx context.Context, root string, env []string) (Source, error) 
 		if err != nil || n < 0 {
 			return s, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a Unix time in seconds; set it to e.g. $(git log -1 --format=%%ct) or unset it", epoch)
 		}
-		s.Date, s.DateFrom = time.Unix(n, 0).UTC(), "SOURCE_DATE_EPOCH"
-	case s.Commit != "" && !s.Dirty:
-		ct, err := git(ctx, root, "log", "-1", "--format=%ct", "HEAD")
-		if n, perr := strconv.ParseInt(ct, 10, 64); err == nil && perr == nil {
-			s.Date, s.DateFrom = time.Unix(n, 0).UTC(), "git commit "+s.Commit[:min(12, len(s.Commit))]
-			break
-		}
-		fallthrough
+		s.Date, s.DateFrom, s.fromEnv = time.Unix(n, 0).UTC(), "SOURCE_DATE_EPOCH", true
+	case !s.CommitDate.IsZero() && !s.Dirty:
+		s.Date, s.DateFrom = s.CommitDate, "git commit "+s.Commit[:min(12, len(s.Commit))]
 	default:
 		s.Date, s.DateFrom = time.Unix(0, 0).UTC(), "fixed epoch"
 		if s.Dirty {
@@ -159,11 +210,42 @@ func readSource(ctx context.Context, root string, env []string) (Source, error) 
 	return s, nil
 }
 
+// parseStatus reads git status --porcelain=v1 -z of root, whose path from
+// the work tree's top is prefix: the changed files (absolute), and whether
+// any tracked file was deleted or renamed.
+func parseStatus(root, prefix, status string) (changed []string, removed bool) {
+	fields := strings.Split(status, "\x00")
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		if len(f) < 4 {
+			continue
+		}
+		xy, name := f[:2], f[3:]
+		switch {
+		case strings.ContainsAny(xy, "RC"):
+			// The source path follows as a field of its own.
+			removed = true
+			i++
+		case strings.Contains(xy, "D"):
+			removed = true
+			continue
+		}
+		changed = append(changed, filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(name, prefix))))
+	}
+	return changed, removed
+}
+
 func git(ctx context.Context, dir string, args ...string) (string, error) {
+	out, err := gitRaw(ctx, dir, args...)
+	return strings.TrimSpace(out), err
+}
+
+// gitRaw is git's output as it is.
+func gitRaw(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
 	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C")
 	out, err := cmd.Output()
-	return strings.TrimSpace(string(out)), err
+	return string(out), err
 }
 
 // scpLike is git's [user[:password]@]host:path form.

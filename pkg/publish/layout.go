@@ -20,6 +20,9 @@ type Layout struct {
 	From []blob.Store
 	// Progress hears that the publisher waits for another writer.
 	Progress progress.Reporter
+	// Tags name each image NAME:TAG in the layout too (oci:DIR:NAME:TAG
+	// for skopeo and podman), besides NAME; the first is the Location's.
+	Tags []string
 }
 
 // Publish implements Publisher. It holds the layout's lock meanwhile.
@@ -46,12 +49,18 @@ func (p Layout) Publish(ctx context.Context, images []Image) ([]Location, error)
 		if err := lay.Write(img.Artifact, p.From...); err != nil {
 			return nil, err
 		}
-		d, err := layout.Descriptor(img.Artifact, img.Name)
-		if err != nil {
-			return nil, err
+		refs := []string{img.Name}
+		for _, t := range p.Tags {
+			refs = append(refs, LocalTag(img.Name, t))
 		}
-		descs = append(descs, d)
-		out = append(out, Location{Image: img.Name, Kind: KindLayout, Ref: "oci:" + p.Dir + ":" + img.Name})
+		for _, ref := range refs {
+			d, err := layout.Descriptor(img.Artifact, ref)
+			if err != nil {
+				return nil, err
+			}
+			descs = append(descs, d)
+		}
+		out = append(out, Location{Image: img.Name, Kind: KindLayout, Ref: "oci:" + p.Dir + ":" + refs[min(1, len(refs)-1)]})
 	}
 	return out, lay.Put(descs...)
 }

@@ -26,6 +26,7 @@ import (
 // kiln, docker and crane find them. It returns the config file's path.
 // Errors name the registry and user, never the password.
 func Login(ctx context.Context, registry, username, password string, o Options) (string, error) {
+	o = o.withContextLog(ctx)
 	reg, err := name.NewRegistry(registry, o.nameOptions()...)
 	if err != nil {
 		return "", parseError(registry, true, "is not a registry host (e.g. ghcr.io or 127.0.0.1:5000)", err)

@@ -59,11 +59,11 @@ func Push(ctx context.Context, a remote.Taggable, repo name.Repository, tags []s
 			imgs = append(imgs, img)
 		}
 		if err := mount(repo, mounts, imgs, qopts); err != nil {
-			return name.Digest{}, Explain(err, reg)
+			return name.Digest{}, o.Explain(err, reg)
 		}
 		handed = true
 		if err := remote.WriteIndex(first, idx, opts...); err != nil {
-			return name.Digest{}, fmt.Errorf("pushing to %s: %w", repo, Explain(err, reg))
+			return name.Digest{}, fmt.Errorf("pushing to %s: %w", repo, o.Explain(err, reg))
 		}
 		if digest, err = idx.Digest(); err != nil {
 			return name.Digest{}, err
@@ -71,11 +71,11 @@ func Push(ctx context.Context, a remote.Taggable, repo name.Repository, tags []s
 	case v1.Image:
 		img := a
 		if err := mount(repo, mounts, []v1.Image{img}, qopts); err != nil {
-			return name.Digest{}, Explain(err, reg)
+			return name.Digest{}, o.Explain(err, reg)
 		}
 		handed = true
 		if err := remote.Write(first, img, opts...); err != nil {
-			return name.Digest{}, fmt.Errorf("pushing to %s: %w", repo, Explain(err, reg))
+			return name.Digest{}, fmt.Errorf("pushing to %s: %w", repo, o.Explain(err, reg))
 		}
 		if digest, err = img.Digest(); err != nil {
 			return name.Digest{}, err
@@ -85,7 +85,7 @@ func Push(ctx context.Context, a remote.Taggable, repo name.Repository, tags []s
 	}
 	for _, t := range tags[1:] {
 		if err := remote.Tag(repo.Tag(t), a, qopts...); err != nil {
-			return name.Digest{}, fmt.Errorf("tagging %s:%s: %w", repo, t, Explain(err, reg))
+			return name.Digest{}, fmt.Errorf("tagging %s:%s: %w", repo, t, o.Explain(err, reg))
 		}
 	}
 	return repo.Digest(digest.String()), nil

@@ -632,7 +632,7 @@ func TestExplain(t *testing.T) {
 	if err == nil {
 		t.Fatal("a wrong password was accepted")
 	}
-	e := Explain(err, host)
+	e := wrong.Explain(err, host)
 	for _, s := range []string{host, "401", "kiln login " + host} {
 		if !strings.Contains(e.Error(), s) {
 			t.Errorf("Explain(401) = %q, want it to mention %q", e, s)
@@ -642,7 +642,7 @@ func TestExplain(t *testing.T) {
 		t.Errorf("Explain(401) = %q shows the password", e)
 	}
 	// Wrapped errors are explained too.
-	if e := Explain(fmt.Errorf("fetching: %w", err), host); !strings.Contains(e.Error(), "kiln login") {
+	if e := wrong.Explain(fmt.Errorf("fetching: %w", err), host); !strings.Contains(e.Error(), "kiln login") {
 		t.Errorf("Explain of a wrapped 401 = %q", e)
 	}
 
@@ -694,5 +694,23 @@ func TestOptions(t *testing.T) {
 	mine := &http.Transport{}
 	if tr := (Options{Transport: mine}).transport(); tr != mine {
 		t.Error("Options.Transport is not used")
+	}
+}
+
+// TestExplainWithoutCredentials: a 401 to a request that carried no
+// credentials says there were none, not that they were refused.
+func TestExplainWithoutCredentials(t *testing.T) {
+	srv := httptest.NewServer(basicAuth("kiln", "right", http.NotFoundHandler()))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	anon := Options{Keychain: staticKeychain{authn.Anonymous}, Backoff: fast}
+	ref, _ := name.ParseReference(host + "/team/app:v1")
+	_, err := remote.Head(ref, anon.Remote(context.Background())...)
+	if err == nil {
+		t.Fatal("an anonymous request was accepted")
+	}
+	e := anon.Explain(err, host)
+	if !strings.Contains(e.Error(), "kiln has none for it") || strings.Contains(e.Error(), "refused the credentials") || !strings.Contains(e.Error(), "kiln login "+host) {
+		t.Errorf("Explain(401 without credentials) = %q", e)
 	}
 }

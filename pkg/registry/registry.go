@@ -43,6 +43,9 @@ type Options struct {
 	// Timeouts bound how long kiln waits for a registry; they apply to
 	// the transport kiln builds, not to Transport.
 	Timeouts Timeouts
+	// Log, if set, is told of each HTTP request to a registry and its
+	// answer, without credentials (kiln -v).
+	Log func(line string)
 }
 
 // Timeouts bound waits for a registry that does not answer. Zero fields
@@ -112,22 +115,64 @@ func (o Options) ParseRepository(s string) (name.Repository, error) {
 }
 
 func (o Options) transport() http.RoundTripper {
-	if o.Transport != nil {
-		return o.Transport
+	t := o.Transport
+	if t == nil {
+		dt := http.DefaultTransport.(*http.Transport).Clone()
+		to := o.Timeouts.withDefaults()
+		dt.DialContext = to.dialer()
+		dt.TLSHandshakeTimeout = to.TLSHandshake
+		dt.ResponseHeaderTimeout = to.ResponseHeader
+		if o.Insecure {
+			dt.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure-registry
+		}
+		t = dt
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	to := o.Timeouts.withDefaults()
-	t.DialContext = to.dialer()
-	t.TLSHandshakeTimeout = to.TLSHandshake
-	t.ResponseHeaderTimeout = to.ResponseHeader
-	if o.Insecure {
-		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure-registry
+	if o.Log != nil {
+		t = logTransport{next: t, log: o.Log}
 	}
 	return t
 }
 
+// logTransport tells log of each request: method, URL (whose query may
+// hold a registry's signed redirect, cut here), status and time.
+type logTransport struct {
+	next http.RoundTripper
+	log  func(string)
+}
+
+func (l logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := l.next.RoundTrip(req)
+	u := *req.URL
+	u.RawQuery, u.User = "", nil
+	switch {
+	case err != nil:
+		l.log(fmt.Sprintf("%s %s: %v", req.Method, u.String(), err))
+	default:
+		l.log(fmt.Sprintf("%s %s %s (%s)", req.Method, u.String(), resp.Status, time.Since(start).Round(time.Millisecond)))
+	}
+	return resp, err
+}
+
+type logKey struct{}
+
+// WithLog returns a context under which registry requests made with
+// Options whose Log is unset are told to log (kiln -v).
+func WithLog(ctx context.Context, log func(line string)) context.Context {
+	return context.WithValue(ctx, logKey{}, log)
+}
+
+// withContextLog is o with Log taken from ctx when o sets none.
+func (o Options) withContextLog(ctx context.Context) Options {
+	if o.Log == nil {
+		o.Log, _ = ctx.Value(logKey{}).(func(string))
+	}
+	return o
+}
+
 // Remote returns the go-containerregistry options for these settings.
 func (o Options) Remote(ctx context.Context) []remote.Option {
+	o = o.withContextLog(ctx)
 	kc := o.Keychain
 	if kc == nil {
 		kc = DefaultKeychain()
@@ -166,6 +211,33 @@ func (e *TimeoutError) Unwrap() error { return e.Err }
 // that the registry did not answer in time, and still match
 // context.DeadlineExceeded if they did.
 func Explain(err error, registry string) error {
+	return Options{}.Explain(err, registry)
+}
+
+// hasCredentials reports whether the keychain (the default one: the
+// docker config, its helpers, podman's auth file) holds credentials for
+// registry, which are then what a 401 refused.
+func (o Options) hasCredentials(registry string) bool {
+	kc := o.Keychain
+	if kc == nil {
+		kc = DefaultKeychain()
+	}
+	reg, err := name.NewRegistry(registry)
+	if err != nil {
+		return true
+	}
+	a, err := kc.Resolve(reg)
+	if err != nil {
+		return true
+	}
+	cfg, err := a.Authorization()
+	return err != nil || (cfg != nil && *cfg != authn.AuthConfig{})
+}
+
+// Explain is the package's Explain for requests made with o: a 401 says
+// whether credentials were sent.
+func (o Options) Explain(err error, registry string) error {
+	hasCredentials := o.hasCredentials(registry)
 	secrets := secretsIn(registry, true)
 	registry = redactString(registry, secrets)
 	if errors.Is(err, context.Canceled) {
@@ -183,6 +255,9 @@ func Explain(err error, registry string) error {
 	}
 	switch te.StatusCode {
 	case http.StatusUnauthorized:
+		if !hasCredentials {
+			return fmt.Errorf("%s asks for credentials (401 Unauthorized), and kiln has none for it: log in with 'kiln login %s' (or docker/podman login)", registry, registry)
+		}
 		return fmt.Errorf("%s refused the credentials (401 Unauthorized): log in with 'kiln login %s' or check your docker/podman credentials", registry, registry)
 	case http.StatusForbidden:
 		return fmt.Errorf("%s denied access (403 Forbidden): the account may lack permission for this repository", registry)

@@ -268,10 +268,20 @@ func url(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
 func exited(what string, err error) error {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return fmt.Errorf("%s exited with %s", what, ee.ProcessState)
+		return &ExitError{What: what, Code: ee.ExitCode(), State: ee.ProcessState.String()}
 	}
 	return err
 }
+
+// ExitError says the program (or the engine's run of it) ended with a
+// status other than 0. kiln run exits with Code, as the program did.
+type ExitError struct {
+	What  string
+	Code  int    // the exit status; -1 when a signal ended it
+	State string // "exit status 3", "signal: killed"
+}
+
+func (e *ExitError) Error() string { return e.What + " exited with " + e.State }
 
 // pickPort returns want if it is free on 127.0.0.1, or for 0 the default
 // port when it is free, else a free port the kernel picks.

@@ -247,6 +247,9 @@ func TestRunHostExit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "quits exited with exit status 3") {
 		t.Fatalf("Run = %v", err)
 	}
+	if ee, ok := err.(*ExitError); !ok || ee.Code != 3 {
+		t.Errorf("Run = %#v, want an *ExitError with code 3 (kiln run exits with it)", err)
+	}
 	if err := Run(context.Background(), Options{Dir: dir, Host: true, RunEnv: []string{"NOEQUALS"}}); err == nil || !strings.Contains(err.Error(), `environment variable "NOEQUALS": write KEY=VALUE`) {
 		t.Errorf("bad env: %v", err)
 	}

@@ -91,8 +91,13 @@ type Config struct {
 	Settings config.Settings
 	// Bases are the base images, one per platform in Platforms order;
 	// nil for an empty base. BaseRef is the reference they came from.
-	Bases     []v1.Image
-	BaseRef   string
+	Bases   []v1.Image
+	BaseRef string
+	// FetchBase makes the layers of Bases[i] readable, downloading them
+	// into the base cache. The build does it anyway: a target calls it
+	// only when it must read a base's files before the build; nil when
+	// the layers are readable as they are.
+	FetchBase func(ctx context.Context, i int) error
 	Platforms []v1.Platform
 	// WorkDir is a directory for temporary files, removed after the build.
 	WorkDir string

@@ -191,7 +191,7 @@ func TestFunctionPanicAndStop(t *testing.T) {
 }
 
 // runningLine is what kiln run prints once the program runs.
-var runningLine = regexp.MustCompile(`kiln: svc is running (in \w+|on this machine) at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops it\)`)
+var runningLine = regexp.MustCompile(`kiln: \S+ is running (in \w+|on this machine) at (http://127\.0\.0\.1:\d+/) \(Ctrl-C stops it\)`)
 
 // kilnRun starts kiln run with args in dir and returns it once it prints
 // the URL, with its stderr so far and to come.

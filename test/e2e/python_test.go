@@ -197,6 +197,8 @@ func TestPython(t *testing.T) {
 	t.Run("declared kind", func(t *testing.T) { testPythonDeclaredKind(t, e) })
 	t.Run("starters", func(t *testing.T) { testPythonStarters(t, e, pm) })
 	t.Run("knative", func(t *testing.T) { testKnativePython(t, e, pm) })
+	t.Run("base without PYTHON_VERSION", func(t *testing.T) { testPythonBaseWithoutVersion(t, e, pm) })
+	t.Run("run --host", func(t *testing.T) { testPythonRunHost(t, e) })
 }
 
 const appMain = `import os
@@ -230,7 +232,7 @@ func testPythonApp(t *testing.T, e *pyEnv, pm *podman) {
 	})
 	out := filepath.Join(tempDir(t), "out")
 	r := e.mustKiln(t, dir, "build", "--platform", "linux/amd64,linux/arm64", "--output", "oci:"+out)
-	if !regexp.MustCompile(`oci:\S+:py-app@sha256:`).MatchString(r.stdout) {
+	if !regexp.MustCompile(`oci:\S+:py-app\n`).MatchString(r.stdout) {
 		t.Fatalf("stdout %q: want the image named py-app", r.stdout)
 	}
 	validateLayout(t, out)
@@ -358,8 +360,8 @@ func testPythonLayers(t *testing.T, e *pyEnv) {
 	var dirs []string
 	for range 2 {
 		dir := e.project(t, files())
-		r := e.mustKiln(t, dir, "build", "-q", "--platform", "linux/amd64,linux/arm64")
-		m := regexp.MustCompile(`@(sha256:[0-9a-f]{64})`).FindStringSubmatch(r.stdout)
+		r := e.mustKiln(t, dir, "build", "-q", "--json", "--platform", "linux/amd64,linux/arm64")
+		m := regexp.MustCompile(`"digest": "(sha256:[0-9a-f]{64})"`).FindStringSubmatch(r.stdout)
 		if m == nil {
 			t.Fatalf("stdout %q", r.stdout)
 		}

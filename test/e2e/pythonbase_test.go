@@ -128,6 +128,15 @@ func pythonBaseRootfs(t *testing.T) pythonRootfs {
 // builds (kiln never runs the base) but must never be run.
 func pushPythonBase(t *testing.T, reg *testRegistry) (ref string, version string) {
 	t.Helper()
+	return pushPythonBaseAs(t, reg, "3.11-bookworm", true)
+}
+
+// pushPythonBaseAs pushes the Python base as library/python:tag, with
+// PYTHON_VERSION in its config when withVersion (else as Debian-based
+// images such as distroless/python3 are: the version only in the file
+// system).
+func pushPythonBaseAs(t *testing.T, reg *testRegistry, tag string, withVersion bool) (ref string, version string) {
+	t.Helper()
 	rf := pythonBaseRootfs(t)
 	l, err := tarball.LayerFromFile(rf.Layer, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
@@ -146,7 +155,10 @@ func pushPythonBase(t *testing.T, reg *testRegistry) (ref string, version string
 		}
 		cfg = cfg.DeepCopy()
 		cfg.OS, cfg.Architecture = "linux", arch
-		cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PYTHON_VERSION=" + rf.Version, "LANG=C.UTF-8"}
+		cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+		if withVersion {
+			cfg.Config.Env = append(cfg.Config.Env, "PYTHON_VERSION="+rf.Version)
+		}
 		cfg.Config.Cmd = []string{"python3"}
 		one, err := mutate.ConfigFile(img, cfg)
 		if err != nil {
@@ -154,7 +166,7 @@ func pushPythonBase(t *testing.T, reg *testRegistry) (ref string, version string
 		}
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: one, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
 	}
-	ref = reg.addr + "/library/python:3.11-bookworm"
+	ref = reg.addr + "/library/python:" + tag
 	if err := remote.WriteIndex(mustRef(t, ref), idx, reg.remoteOpts()...); err != nil {
 		t.Fatalf("pushing the Python base: %v", err)
 	}

@@ -513,7 +513,7 @@ func TestArchivesAndLoad(t *testing.T) {
 
 	tarFile := filepath.Join(work, "hello.tar")
 	r := kiln(t, dir, nil, "build", "-q", "--output", "tar:"+tarFile, "-t", "v2")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "docker-archive:"+tarFile+":hello:v2@sha256:") {
+	if r.code != 0 || r.stdout != "docker-archive:"+tarFile+":hello:v2\n" {
 		t.Fatalf("tar output: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
 	}
 	if out := pm.run("load", "-i", tarFile); !strings.Contains(out, "hello:v2") {

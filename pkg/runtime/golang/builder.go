@@ -167,6 +167,7 @@ func (b *Builder) compile(ctx context.Context, env []string, out, target string)
 	args := append([]string{"build", "-o", out}, b.buildArgs()...)
 	args = append(args, main...)
 	cmd := goCommand(ctx, b.pkg.ModuleRoot, env, args...)
+	runtime.LogCommand(ctx, cmd)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Run(); err != nil {

@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/kiln-build/kiln/pkg/atomicfile"
 	"github.com/kiln-build/kiln/pkg/hashcache"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 type depPackage struct {
@@ -57,6 +58,9 @@ type deps struct {
 	// Ignored are files build constraints leave out: a change to one may
 	// bring it in, so any change sends kiln back to go list.
 	Ignored []string `json:"ignored,omitempty"`
+	// IgnoredSums are their hashes, for those whose stat cannot be
+	// trusted yet (modified moments ago).
+	IgnoredSums map[string]string `json:"ignoredSums,omitempty"`
 }
 
 type depLine struct {
@@ -77,7 +81,9 @@ func (d *deps) refresh(hashes *hashcache.Cache) (text string, changed, ok bool) 
 	}
 	for _, f := range d.Ignored {
 		if !hashes.Unchanged(f) {
-			return "", true, false
+			if sum, err := hashes.SumUnread(f); err != nil || sum != d.IgnoredSums[f] {
+				return "", true, false
+			}
 		}
 	}
 	var b strings.Builder
@@ -188,6 +194,7 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 	args = append(args, b.opt.Flags...)
 	args = append(args, main...)
 	cmd := goCommand(ctx, b.pkg.ModuleRoot, b.env(p), args...)
+	runtime.LogCommand(ctx, cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -248,8 +255,12 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 		}
 		for _, f := range dp.IgnoredGoFiles {
 			full := filepath.Join(dp.Dir, f)
-			if _, err := b.opt.Hashes.Sum(full); err == nil {
+			if sum, err := b.opt.Hashes.SumUnread(full); err == nil {
 				d.Ignored = append(d.Ignored, full)
+				if d.IgnoredSums == nil {
+					d.IgnoredSums = map[string]string{}
+				}
+				d.IgnoredSums[full] = sum
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 // Function says what a function package exports, which decides what
@@ -72,6 +73,11 @@ type NotFunctionError struct {
 	ImportPath string
 	Name       string   // the package clause
 	Problems   []string // "file.go:12: what is wrong"
+	// Meant says the package means to be a function but has it wrong: it
+	// declares Handle, or its New returns a type with a Handle method. A
+	// pattern such as ./... reports it rather than skipping it as a
+	// library.
+	Meant bool
 }
 
 func (e *NotFunctionError) Error() string {
@@ -266,11 +272,11 @@ func detectFunctions(ctx context.Context, dir string, lps []listedPackage, env [
 		if err != nil {
 			return nil, nil, fmt.Errorf("checking whether %s is a function: %w", ip, err)
 		}
-		fn, problems := inspect(fset, pkg)
+		fn, problems, meant := inspect(fset, pkg)
 		if fn != nil {
 			funcs[ip] = fn
 		} else {
-			nots[ip] = &NotFunctionError{ImportPath: ip, Name: byPath[ip].Name, Problems: problems}
+			nots[ip] = &NotFunctionError{ImportPath: ip, Name: byPath[ip].Name, Problems: problems, Meant: meant}
 		}
 	}
 	return funcs, nots, nil
@@ -321,6 +327,7 @@ func exportData(ctx context.Context, dir string, importPaths, env []string) (map
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(append(append([]string(nil), env...), "CGO_ENABLED=0"), platform.GoEnv(platform.Host())...)
+	runtime.LogCommand(ctx, cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -362,11 +369,13 @@ func exportData(ctx context.Context, dir string, importPaths, env []string) (map
 }
 
 // inspect decides whether pkg is a function. When it is not, it says what
-// is wrong with whatever Handle or New it exports.
-func inspect(fset *token.FileSet, pkg *types.Package) (*Function, []string) {
+// is wrong with whatever Handle or New it exports, and whether the package
+// meant to be one (see NotFunctionError.Meant).
+func inspect(fset *token.FileSet, pkg *types.Package) (fn *Function, problems []string, meant bool) {
 	in := &inspection{fset: fset, pkg: pkg}
 	var static, instance *Function
 	if obj := pkg.Scope().Lookup("Handle"); obj != nil {
+		in.meant = true
 		if fn, ok := obj.(*types.Func); !ok {
 			in.problem(obj, "Handle is a %s, want func Handle: %s", kindOf(obj), handleWant)
 		} else if shape, ok := matchHandle(fn.Type().(*types.Signature)); !ok {
@@ -380,19 +389,20 @@ func inspect(fset *token.FileSet, pkg *types.Package) (*Function, []string) {
 	}
 	switch {
 	case static != nil && instance != nil:
-		return nil, []string{"it exports both func Handle and func New; keep one of them, so that it is clear which serves requests"}
+		return nil, []string{"it exports both func Handle and func New; keep one of them, so that it is clear which serves requests"}, true
 	case static != nil:
-		return static, nil
+		return static, nil, false
 	case instance != nil:
-		return instance, nil
+		return instance, nil, false
 	}
-	return nil, in.problems
+	return nil, in.problems, in.meant
 }
 
 type inspection struct {
 	fset     *token.FileSet
 	pkg      *types.Package
 	problems []string
+	meant    bool // the package declares Handle, or New makes a type with one
 }
 
 // problem records what is wrong with obj, at its position.
@@ -432,6 +442,9 @@ func (in *inspection) inspectNew(obj types.Object) *Function {
 	var ptrSet *types.MethodSet
 	if _, isPtr := types.Unalias(t).(*types.Pointer); !isPtr && !types.IsInterface(t) {
 		ptrSet = types.NewMethodSet(types.NewPointer(t))
+	}
+	if mset.Lookup(nil, "Handle") != nil || (ptrSet != nil && ptrSet.Lookup(nil, "Handle") != nil) {
+		in.meant = true
 	}
 	before := len(in.problems)
 	has := func(s signature, required bool) bool {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -277,5 +278,43 @@ func TestResolvePatternFunctions(t *testing.T) {
 	if _, err := Resolve(context.Background(), dir, []string{"./util/..."}, os.Environ()); err == nil ||
 		!strings.Contains(err.Error(), "matches no main package or function") {
 		t.Errorf("a pattern of libraries: %v", err)
+	}
+}
+
+// TestPatternReportsBrokenFunction: ./... skips libraries, but a package
+// that means to be a function (it declares Handle, or its New makes a type
+// with a Handle method) and does not match is an error there too.
+func TestPatternReportsBrokenFunction(t *testing.T) {
+	dir := module(t, map[string]string{
+		"go.mod":        goMod,
+		"main.go":       "package main\n\nfunc main() {}\n",
+		"lib/lib.go":    "package lib\n\ntype Store struct{}\n\nfunc New(dsn string) *Store { return &Store{} }\n",
+		"client/c.go":   "package client\n\ntype C struct{}\n\nfunc New() *C { return &C{} }\n",
+		"badfn/f.go":    "package badfn\n\nimport \"net/http\"\n\nfunc Handle(w http.ResponseWriter) {}\n",
+		"badnew/f.go":   "package badnew\n\nimport \"net/http\"\n\ntype F struct{}\n\nfunc New() *F { return &F{} }\n\nfunc (*F) Handle(w http.ResponseWriter) {}\n",
+		"goodfn/f.go":   "package goodfn\n\nimport \"net/http\"\n\nfunc Handle(w http.ResponseWriter, r *http.Request) {}\n",
+		"other/main.go": "package main\n\nfunc main() {}\n",
+	})
+	_, err := Resolve(context.Background(), dir, []string{"./..."}, os.Environ())
+	var nf *NotFunctionError
+	if !errors.As(err, &nf) || nf.ImportPath != "example.com/fn/badfn" || !strings.Contains(err.Error(), "f.go:5: Handle is func(w http.ResponseWriter)") {
+		t.Fatalf("./... with a malformed function: %v", err)
+	}
+	os.RemoveAll(filepath.Join(dir, "badfn"))
+	_, err = Resolve(context.Background(), dir, []string{"./..."}, os.Environ())
+	if !errors.As(err, &nf) || nf.ImportPath != "example.com/fn/badnew" {
+		t.Fatalf("./... with a New whose type's Handle is malformed: %v", err)
+	}
+	os.RemoveAll(filepath.Join(dir, "badnew"))
+	pkgs, err := Resolve(context.Background(), dir, []string{"./..."}, os.Environ())
+	if err != nil {
+		t.Fatalf("libraries with a New of their own must be skipped: %v", err)
+	}
+	var got []string
+	for _, p := range pkgs {
+		got = append(got, p.ImportPath)
+	}
+	if strings.Join(got, " ") != "example.com/fn example.com/fn/goodfn example.com/fn/other" {
+		t.Errorf("./... resolved to %v", got)
 	}
 }

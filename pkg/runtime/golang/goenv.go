@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kiln-build/kiln/pkg/atomicfile"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 type goEnv struct {
@@ -32,6 +33,7 @@ func (b *Builder) readGoEnv(ctx context.Context) (goEnv, error) {
 		cmd := exec.CommandContext(ctx, "go", "env", "-json", "GOVERSION", "GOMODCACHE", "GOROOT", "GOWORK")
 		cmd.Dir = b.pkg.ModuleRoot
 		cmd.Env = b.opt.Env
+		runtime.LogCommand(ctx, cmd)
 		out, err := cmd.Output()
 		if err != nil {
 			b.goEnvErr = fmt.Errorf("running go env: %w (is Go installed and on PATH?)", err)

@@ -3,9 +3,12 @@ package golang
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/testutil"
 )
 
 func TestPackageName(t *testing.T) {
@@ -64,5 +67,41 @@ func TestResolve(t *testing.T) {
 	}
 	if _, err := Resolve(context.Background(), t.TempDir(), nil, os.Environ()); err == nil || !strings.Contains(err.Error(), "go mod init") {
 		t.Errorf("outside a module: %v", err)
+	}
+}
+
+// TestResolveDependencyMain: a main package of a required module, named by
+// import path, is built in the main module (whose go.mod chooses its
+// version and whose root holds .kiln), not in the module cache.
+func TestResolveDependencyMain(t *testing.T) {
+	env := append(os.Environ(), testutil.GoProxy(t, map[string]map[string]string{
+		"example.com/tool": {
+			"go.mod":           "module example.com/tool\n\ngo 1.22\n",
+			"cmd/tool/main.go": "package main\n\nfunc main() { println(\"tool\") }\n",
+		},
+	})...)
+	dir := module(t, map[string]string{
+		"go.mod":  "module example.com/m\n\ngo 1.22\n\nrequire example.com/tool v1.0.0\n",
+		"main.go": "package main\n\nimport _ \"example.com/tool/cmd/tool\"\n\nfunc main() {}\n",
+	})
+	cmd := exec.Command("go", "mod", "download", "example.com/tool")
+	cmd.Dir, cmd.Env = dir, env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go mod download: %v\n%s", err, out)
+	}
+	pkgs, err := Resolve(context.Background(), dir, []string{"example.com/tool/cmd/tool"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 1 || pkgs[0].ModuleRoot != dir || pkgs[0].ModulePath != "example.com/m" || pkgs[0].Name() != "tool" {
+		t.Fatalf("resolved %+v, want example.com/tool/cmd/tool in the main module %s", pkgs, dir)
+	}
+	b := New(pkgs[0], Options{Env: env, WorkDir: t.TempDir()})
+	out := filepath.Join(t.TempDir(), "tool")
+	if err := b.BuildHost(context.Background(), out); err != nil {
+		t.Fatalf("building the dependency's main package: %v", err)
+	}
+	if got, err := exec.Command(out).CombinedOutput(); err != nil || strings.TrimSpace(string(got)) != "tool" {
+		t.Errorf("the built tool said %q, %v", got, err)
 	}
 }

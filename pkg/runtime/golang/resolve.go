@@ -22,6 +22,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/kiln-build/kiln/pkg/config"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 // Package is a main package or a function to build.
@@ -58,6 +59,7 @@ type listedPackage struct {
 		Path  string
 		Dir   string
 		GoMod string
+		Main  bool
 	}
 	Error *struct{ Err string }
 }
@@ -119,6 +121,7 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 	cmd := exec.CommandContext(ctx, "go", "list", "-e", "-json=ImportPath,Name,Dir,GoFiles,Module,Error", "--", pattern)
 	cmd.Dir = runDir
 	cmd.Env = env
+	runtime.LogCommand(ctx, cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -151,12 +154,15 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 	if err != nil {
 		return nil, err
 	}
-	if !isPattern {
-		for _, lp := range notMain {
-			if e := nots[lp.ImportPath]; e != nil {
+	for _, lp := range notMain {
+		// A pattern keeps only main packages and functions, but a
+		// package that means to be a function and is not one is an
+		// error there too, not a library skipped in silence.
+		if e := nots[lp.ImportPath]; e != nil && (!isPattern || e.Meant) {
+			if !isPattern {
 				e.Arg = arg
-				return nil, e
 			}
+			return nil, e
 		}
 	}
 	var pkgs []Package
@@ -172,12 +178,39 @@ func resolveOne(ctx context.Context, dir, arg string, env []string) ([]Package, 
 			return nil, fmt.Errorf("%s is not in a Go module; run 'go mod init' in its directory first", arg)
 		}
 		p.ModuleRoot, p.ModulePath = filepath.Dir(lp.Module.GoMod), lp.Module.Path
+		if !lp.Module.Main {
+			// A package of a dependency (in the module cache, or
+			// replaced by a directory): go builds it in the main
+			// module, whose go.mod and go.sum choose its version, and
+			// whose root holds .kiln.
+			if p.ModuleRoot, p.ModulePath, err = mainModule(ctx, runDir, env); err != nil {
+				return nil, err
+			}
+		}
 		pkgs = append(pkgs, p)
 	}
 	if len(pkgs) == 0 {
 		return nil, fmt.Errorf("%s matches no main package or function\n%s", arg, Signatures)
 	}
 	return pkgs, nil
+}
+
+// mainModule returns the root directory and path of the main module of
+// dir: the module whose go.mod is in or above dir.
+func mainModule(ctx context.Context, dir string, env []string) (root, modPath string, err error) {
+	cmd := exec.CommandContext(ctx, "go", "env", "GOMOD")
+	cmd.Dir, cmd.Env = dir, env
+	runtime.LogCommand(ctx, cmd)
+	out, err := cmd.Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", "", fmt.Errorf("%s is not in a Go module (no go.mod in it or above it); run 'go mod init' there first", dir)
+	}
+	data, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", "", err
+	}
+	return filepath.Dir(gomod), modfile.ModulePath(data), nil
 }
 
 func firstNonEmpty(s ...string) string {

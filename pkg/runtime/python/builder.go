@@ -65,6 +65,9 @@ type Options struct {
 	Python   string   // the host's interpreter that runs pip; "" means python3
 	// Hashes remembers file hashes between runs; nil hashes every time.
 	Hashes *hashcache.Cache
+	// CacheDir keeps dependency layers between builds (in .kiln), so that
+	// a change to the code alone does not run pip; "" keeps none.
+	CacheDir string
 }
 
 // Builder builds a Python project.
@@ -107,7 +110,7 @@ func New(ctx context.Context, proj *Project, opt Options) (*Builder, error) {
 	if err := b.resolveKind(ctx); err != nil {
 		return nil, err
 	}
-	code, err := codeTree(proj.Dir)
+	code, err := codeTree(proj.Dir, b.findLinks()...)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +140,7 @@ func (b *Builder) Entrypoint() []string { return slices.Clone(b.entrypoint) }
 func (b *Builder) python(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, b.opt.Python, append([]string{"-c", checkSource}, args...)...)
 	cmd.Env = append(slices.Clone(b.opt.Env), "PYTHONDONTWRITEBYTECODE=1")
+	runtime.LogCommand(ctx, cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -174,17 +178,7 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 	fmt.Fprintf(w, "python %s\nplatform %s\nkind %s\nentrypoint %q\nhost python %s pip %s\npip config %q\n",
 		version, platform.String(p), b.kind, b.entrypoint, b.host.Python, b.host.Pip, b.host.PipConfig)
 	fmt.Fprintf(w, "pip env %q\ntags %q\ndependencies %q\n", b.pipEnv(), tags, b.proj.Dependencies)
-	for _, dir := range b.findLinks() {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			if fi, err := e.Info(); err == nil {
-				fmt.Fprintf(w, "find-links %s %s %d %d\n", dir, e.Name(), fi.Size(), fi.ModTime().UnixNano())
-			}
-		}
-	}
+	b.findLinksListing(w)
 	b.codeOnce.Do(func() {
 		var s strings.Builder
 		b.codeErr = b.code.Fingerprint(&s, b.opt.Hashes.Sum)
@@ -208,13 +202,17 @@ func (b *Builder) pipEnv() []string {
 	return out
 }
 
-// findLinks are the local folders pip takes wheels from, whose listing
-// is part of the fingerprint.
+// findLinks are the local folders pip takes wheels from (absolute), whose
+// listing is part of the fingerprint and which the code layer leaves out.
 func (b *Builder) findLinks() []string {
 	var out []string
 	add := func(list string) {
 		for _, f := range strings.Fields(list) {
 			f = strings.TrimPrefix(f, "file://")
+			if !filepath.IsAbs(f) {
+				// pip runs in the project's directory.
+				f = filepath.Join(b.proj.Dir, f)
+			}
 			if fi, err := os.Stat(f); err == nil && fi.IsDir() && !slices.Contains(out, f) {
 				out = append(out, f)
 			}
@@ -346,27 +344,15 @@ func (b *Builder) requirementArgs() []string {
 	return append(args, b.proj.Dependencies...)
 }
 
-// installDeps runs pip for p into a new directory, tidies it and writes
-// it as the dependencies layer: the install at DepsDir, its scripts at
-// BinDir (where pip's RECORD, ../../bin/NAME from DepsDir, says they are).
+// installDeps writes the dependencies for p (see installedDeps) as the
+// dependencies layer: the install at DepsDir, its scripts at BinDir (where
+// pip's RECORD, ../../bin/NAME from DepsDir, says they are).
 func (b *Builder) installDeps(ctx context.Context, store blob.Store, p v1.Platform, version string, tags []string, opt layer.Options) (*layer.Layer, error) {
-	dir, err := os.MkdirTemp(b.opt.WorkDir, "pip-")
+	dir, done, err := b.installedDeps(ctx, p, version, tags, b.pip)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	if err := b.pip(ctx, dir, p, version, tags); err != nil {
-		return nil, err
-	}
-	if err := Tidy(dir); err != nil {
-		return nil, fmt.Errorf("tidying the dependencies for %s: %w", platform.String(p), err)
-	}
-	if f, err := FindString(dir, b.opt.WorkDir); err != nil {
-		return nil, err
-	} else if f != "" {
-		rel, _ := filepath.Rel(dir, f)
-		return nil, fmt.Errorf("the installed file %s holds a path of the build machine (%s), which would make the image differ from machine to machine; kiln does not know how to clean it: please report it", rel, b.opt.WorkDir)
-	}
+	defer done()
 	t := layer.NewTree()
 	err = t.AddHostDirFunc(dir, DepsDir, func(rel string, _ os.DirEntry) bool { return rel == "bin" })
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 // PipArgs are the arguments of the pip install for one platform: binary
@@ -49,22 +50,35 @@ func (b *Builder) pip(ctx context.Context, dir string, p v1.Platform, version st
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, b.opt.Python, args...)
-	cmd.Dir = b.proj.Dir
-	// Settings that would send the install elsewhere or refuse it are
-	// overridden; the rest of pip's configuration is the user's.
-	cmd.Env = append(slices.Clone(b.opt.Env),
-		"PIP_USER=0", "PIP_REQUIRE_VIRTUALENV=0", "PIP_ROOT_USER_ACTION=ignore",
-		"PIP_TARGET=", "PIP_PREFIX=", "PYTHONDONTWRITEBYTECODE=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	if out, err := b.runPip(ctx, args); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return pipError(out.String(), p, version, b.opt.Libc, err)
+		return pipError(out, p, version, b.opt.Libc, err)
 	}
 	return nil
+}
+
+// runPip runs the host's Python with args (-m pip ...) in the project's
+// directory and returns what it printed.
+func (b *Builder) runPip(ctx context.Context, args []string) (string, error) {
+	cmd := exec.CommandContext(ctx, b.opt.Python, args...)
+	cmd.Dir = b.proj.Dir
+	cmd.Env = b.pipCommandEnv()
+	runtime.LogCommand(ctx, cmd)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// pipCommandEnv is pip's environment: kiln's, with the settings that
+// would send the install elsewhere or refuse it overridden; the rest of
+// pip's configuration is the user's.
+func (b *Builder) pipCommandEnv() []string {
+	return append(slices.Clone(b.opt.Env),
+		"PIP_USER=0", "PIP_REQUIRE_VIRTUALENV=0", "PIP_ROOT_USER_ACTION=ignore",
+		"PIP_TARGET=", "PIP_PREFIX=", "PYTHONDONTWRITEBYTECODE=1")
 }
 
 var noMatch = regexp.MustCompile(`No matching distribution found for ([^\s;]+)`)
@@ -73,10 +87,20 @@ var noMatch = regexp.MustCompile(`No matching distribution found for ([^\s;]+)`)
 // for a requirement.
 type PipError struct {
 	Platform, Python, Libc, Package, Output string
-	Err                                     error
+	// Network says pip could not reach an index: then "no matching
+	// distribution" means nothing about wheels.
+	Network bool
+	Err     error
 }
 
+// networkFailure matches pip's (urllib3's) words for an index it could
+// not reach.
+var networkFailure = regexp.MustCompile(`Name or service not known|Temporary failure in name resolution|Failed to establish a new connection|NewConnectionError|Connection refused|Network is unreachable|ProxyError|ConnectTimeoutError|Read timed out`)
+
 func (e *PipError) Error() string {
+	if e.Network {
+		return fmt.Sprintf("pip could not reach the package index while installing the dependencies for %s (CPython %s, %s): check the network and proxy, or install from local wheels (PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR).\npip said:\n%s", e.Platform, e.Python, e.Libc, e.Output)
+	}
 	if e.Package != "" {
 		return fmt.Sprintf("no wheel of %s for %s (CPython %s, %s): kiln installs binary wheels only, built for the image's platform. Pin a version of %s that publishes a wheel for it, build one (pip wheel) into a folder named by PIP_FIND_LINKS, or leave %s out of the platforms.\npip said:\n%s",
 			e.Package, e.Platform, e.Python, e.Libc, e.Package, e.Platform, e.Output)
@@ -92,6 +116,7 @@ func pipError(output string, p v1.Platform, version string, l Libc, err error) e
 	if m := noMatch.FindStringSubmatch(output); m != nil {
 		e.Package = m[1]
 	}
+	e.Network = networkFailure.MatchString(output)
 	return e
 }
 

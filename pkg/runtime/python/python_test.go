@@ -3,9 +3,12 @@ package python
 import (
 	"github.com/kiln-build/kiln/pkg/config"
 
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"github.com/kiln-build/kiln/pkg/hashcache"
 	"os"
@@ -414,5 +417,81 @@ func TestHostInfo(t *testing.T) {
 	writeFiles(t, links, map[string]string{"x-1.0-py3-none-any.whl": "zip"})
 	if fp() == before {
 		t.Error("a new wheel in PIP_FIND_LINKS left the fingerprint as it was")
+	}
+}
+
+// TestCodeTreeLeavesOutOutputsAndIgnored: kiln's own outputs (an OCI
+// layout, image archives), pip's local wheel folders and what .gitignore
+// and .dockerignore list stay out of the code layer; "!" brings a file
+// back; a .tar that is not an image stays in.
+func TestCodeTreeLeavesOutOutputsAndIgnored(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"main.py":               "",
+		"out/oci-layout":        `{"imageLayoutVersion":"1.0.0"}`,
+		"out/index.json":        "{}",
+		"out/blobs/sha256/abc":  "",
+		"wheels/x-1.0.whl":      "",
+		"notes/draft.md":        "",
+		"notes/keep.md":         "",
+		"build/lib/x.py":        "",
+		"src/app/build/keep.py": "",
+		"logs/a/b/run.log":      "",
+		"data/raw.csv":          "",
+		".gitignore":            "# git\nnotes/*.md\n!notes/keep.md\n/build/\n**/*.log\n",
+		".dockerignore":         "data\n*.py\n",
+	})
+	writeTar(t, filepath.Join(dir, "image.tar"), "manifest.json")
+	writeTar(t, filepath.Join(dir, "image-oci.tar"), "oci-layout")
+	writeTar(t, filepath.Join(dir, "assets.tar"), "logo.png")
+	tree, err := codeTree(dir, filepath.Join(dir, "wheels"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fp strings.Builder
+	var noCache *hashcache.Cache
+	if err := tree.Fingerprint(&fp, noCache.Sum); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(fp.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == "0" {
+			got = append(got, f[0])
+		}
+	}
+	// .dockerignore's *.py is anchored at the root (docker's rule): it
+	// leaves out main.py, not src/app/build/keep.py.
+	want := []string{"/app/.dockerignore", "/app/.gitignore", "/app/assets.tar", "/app/notes/keep.md", "/app/src/app/build/keep.py"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("code layer files %v, want %v", got, want)
+	}
+}
+
+func writeTar(t *testing.T, file string, names ...string) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, n := range names {
+		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
+		tw.Write([]byte("{}"))
+	}
+	tw.Close()
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPipNetworkError: pip's "no matching distribution" after a failed
+// connection is reported as the network failure it is, not a missing
+// wheel.
+func TestPipNetworkError(t *testing.T) {
+	out := "WARNING: Retrying (Retry(total=0)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object>: Failed to establish a new connection: [Errno -2] Name or service not known')': /simple/requests/\nERROR: Could not find a version that satisfies the requirement requests (from versions: none)\nERROR: No matching distribution found for requests\n"
+	err := pipError(out, v1.Platform{OS: "linux", Architecture: "amd64"}, "3.11.2", Libc{}, errors.New("exit status 1"))
+	if msg := err.Error(); !strings.Contains(msg, "pip could not reach the package index") || strings.Contains(msg, "no wheel of") {
+		t.Errorf("a network failure: %s", msg)
+	}
+	err = pipError("ERROR: No matching distribution found for nativelib\n", v1.Platform{OS: "linux", Architecture: "arm64"}, "3.11.2", Libc{}, errors.New("exit status 1"))
+	if !strings.Contains(err.Error(), "no wheel of nativelib") {
+		t.Errorf("a missing wheel: %s", err)
 	}
 }

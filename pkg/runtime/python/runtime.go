@@ -1,6 +1,7 @@
 package python
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -98,7 +99,7 @@ type target struct {
 	kind    config.Kind
 }
 
-var _ runtime.Target = (*target)(nil)
+var _ runtime.HostTarget = (*target)(nil)
 
 func (t *target) ID() string   { return t.proj.Dir }
 func (t *target) Dir() string  { return t.proj.Dir }
@@ -119,6 +120,17 @@ func (t *target) DefaultBase() (string, error) {
 	return DefaultBase(t.proj.RequiresPython)
 }
 
+// envVersion is PYTHON_VERSION in an image's config, "" when unset.
+func envVersion(cfg *v1.ConfigFile) string {
+	var v string
+	for _, kv := range cfg.Config.Env {
+		if s, ok := strings.CutPrefix(kv, "PYTHON_VERSION="); ok {
+			v = s
+		}
+	}
+	return v
+}
+
 // Configure settles the Python of each base image and the project's kind
 // and entry point, checking them with the host's Python.
 func (t *target) Configure(ctx context.Context, c runtime.Config) error {
@@ -136,7 +148,18 @@ func (t *target) Configure(ctx context.Context, c runtime.Config) error {
 		if err != nil {
 			return err
 		}
-		v, err := baseVersion(bc, cfg.Python.Version, c.BaseRef, c.Platforms[i], t.proj.RequiresPython)
+		fromFS := ""
+		if envVersion(bc) == "" && cfg.Python.Version == "" {
+			var fetch func(context.Context) error
+			if c.FetchBase != nil {
+				fetch = func(ctx context.Context) error { return c.FetchBase(ctx, i) }
+			}
+			fromFS, err = filesystemVersion(ctx, b, fetch, filepath.Join(c.Project.StatePath(), "python-bases.json"))
+			if err != nil {
+				return fmt.Errorf("base %s (%s): reading its file system for its Python: %w; set python.version in %s", c.BaseRef, platform.String(c.Platforms[i]), err, config.FileName)
+			}
+		}
+		v, err := baseVersion(bc, cmp.Or(cfg.Python.Version, fromFS), c.BaseRef, c.Platforms[i], t.proj.RequiresPython)
 		if err != nil {
 			return err
 		}
@@ -154,6 +177,7 @@ func (t *target) Configure(ctx context.Context, c runtime.Config) error {
 		Env:         c.Project.Env,
 		WorkDir:     c.WorkDir,
 		Hashes:      c.Hashes,
+		CacheDir:    filepath.Join(c.Project.StatePath(), "python-deps"),
 	})
 	return err
 }
@@ -166,16 +190,17 @@ func (t *target) Build(ctx context.Context, store blob.Store, p v1.Platform, opt
 	return t.builder.Build(ctx, store, p, opt)
 }
 
+// BuildHost prepares the project to run with the host's Python.
+func (t *target) BuildHost(ctx context.Context, dir string) (*runtime.Executable, error) {
+	return t.builder.BuildHost(ctx, dir)
+}
+
 // baseVersion is the Python of a base image: PYTHON_VERSION in its config
-// (as the official images set it), else python.version from kiln.yaml. It
-// must satisfy requires-python.
+// (as the official images set it), else setting: python.version from
+// kiln.yaml, else what the base's file system holds (FilesystemVersion).
+// It must satisfy requires-python.
 func baseVersion(cfg *v1.ConfigFile, setting, baseRef string, p v1.Platform, requires string) (string, error) {
-	var fromBase string
-	for _, kv := range cfg.Config.Env {
-		if v, ok := strings.CutPrefix(kv, "PYTHON_VERSION="); ok {
-			fromBase = v
-		}
-	}
+	fromBase := envVersion(cfg)
 	version := fromBase
 	switch {
 	case fromBase != "" && setting != "":
@@ -187,7 +212,7 @@ func baseVersion(cfg *v1.ConfigFile, setting, baseRef string, p v1.Platform, req
 			return "", fmt.Errorf("python.version is %s, but base %s has Python %s (PYTHON_VERSION in its config): remove python.version or change the base", setting, baseRef, fromBase)
 		}
 	case fromBase == "" && setting == "":
-		return "", fmt.Errorf("base %s does not say which Python it has (no PYTHON_VERSION in its config, as the official python images set): set python.version in %s to its Python's version, e.g. python: {version: \"3.12\"}", baseRef, config.FileName)
+		return "", fmt.Errorf("base %s does not say which Python it has (no PYTHON_VERSION in its config, as the official python images set, and no usr/lib/pythonX.Y or usr/local/lib/pythonX.Y in its file system): set python.version in %s to its Python's version, e.g. python: {version: \"3.12\"}", baseRef, config.FileName)
 	case fromBase == "":
 		version = setting
 	}
@@ -195,7 +220,12 @@ func baseVersion(cfg *v1.ConfigFile, setting, baseRef string, p v1.Platform, req
 		return "", fmt.Errorf("base %s (%s): %w", baseRef, platform.String(p), err)
 	}
 	if requires != "" {
-		ok, err := Allows(requires, version)
+		allows := Allows
+		if v, _ := parseRelease(version); len(v) == 2 {
+			// X.Y, as a base's file system tells it: some release of it.
+			allows = allowsMinor
+		}
+		ok, err := allows(requires, version)
 		if err != nil {
 			return "", err
 		}

@@ -121,9 +121,10 @@ func fetch(t *testing.T, method, url, body string) (int, http.Header, string) {
 
 func TestWrapperServes(t *testing.T) {
 	s := startService(t, testFunction)
+	// The answers of kiln's Go function service.
 	for path, want := range map[string]string{"/health/readiness": "READY\n", "/health/liveness": "ALIVE\n"} {
 		if code, _, body := fetch(t, "GET", s.url+path, ""); code != 200 || body != want {
-			t.Errorf("GET %s: %d %q", path, code, body)
+			t.Errorf("GET %s: %d %q, want 200 %q", path, code, body, want)
 		}
 	}
 	code, h, body := fetch(t, "POST", s.url+"/echo?a=1&a=2", "hi")
@@ -182,7 +183,7 @@ func TestWrapperStops(t *testing.T) {
 // TestWrapperStopTimeout: a stop() that hangs does not keep the process
 // past KILN_SHUTDOWN_TIMEOUT.
 func TestWrapperStopTimeout(t *testing.T) {
-	s := startService(t, testFunction, "STOP_SLEEP=30", "KILN_SHUTDOWN_TIMEOUT=1")
+	s := startService(t, testFunction, "STOP_SLEEP=30", "KILN_SHUTDOWN_TIMEOUT=1s") // a duration, as Go's service takes it
 	start := time.Now()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	err := s.cmd.Wait()
@@ -199,7 +200,7 @@ func TestWrapperModuleHandle(t *testing.T) {
 	if code, h, body := fetch(t, "GET", s.url+"/", ""); code != 200 || body != "raw" || h.Get("Content-Type") != "application/octet-stream" {
 		t.Errorf("GET /: %d %q %v", code, body, h)
 	}
-	if code, _, body := fetch(t, "GET", s.url+"/health/readiness", ""); code != 503 || !strings.Contains(body, "ready() returned False") {
+	if code, _, body := fetch(t, "GET", s.url+"/health/readiness", ""); code != 503 || !strings.HasPrefix(body, "NOT READY: ") || !strings.Contains(body, "ready() returned False") {
 		t.Errorf("readiness with ready() False: %d %q", code, body)
 	}
 }
