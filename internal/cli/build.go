@@ -31,6 +31,7 @@ type buildFlags struct {
 	quiet       bool
 	imageRefs   string
 	registry    registry.Options
+	cache       cacheFlags
 }
 
 func (f *buildFlags) register(fs *pflag.FlagSet) {
@@ -45,6 +46,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress")
 	fs.StringVar(&f.imageRefs, "image-refs", "", "also write the image references printed on stdout to this file")
 	addRegistryFlags(fs, &f.registry)
+	f.cache.register(fs)
 }
 
 // delivery is where kiln build sends a finished build besides .kiln.
@@ -142,11 +144,21 @@ REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,
 			if err != nil {
 				return err
 			}
+			rc, err := f.cache.newRegistryCache(d, f.registry)
+			if err != nil {
+				return err
+			}
+			if rc != nil {
+				opt.Remote = rc
+			}
 			rep, wait := newReporter(stderr, f.quiet)
 			opt.Plan.Progress = rep
 			res, err := build.Build(cmd.Context(), opt)
 			if err == nil {
 				err = deliver(cmd.Context(), res, d, f.registry, opt.Plan.Env, rep)
+			}
+			if err == nil {
+				err = rc.record(cmd.Context(), res)
 			}
 			wait()
 			if err != nil {

@@ -73,6 +73,9 @@ type Options struct {
 	Runtimes []runtime.Runtime
 	// WorkDir is where targets keep temporary files; the caller removes it.
 	WorkDir string
+	// NoEarlyBuild keeps targets from building while they are
+	// fingerprinted (runtime.Config.NoEarlyBuild).
+	NoEarlyBuild bool
 }
 
 // Plan is a build, settled.
@@ -214,6 +217,8 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 			Platforms: pl.Platforms,
 			WorkDir:   opt.WorkDir,
 			Hashes:    proj.Hashes,
+
+			NoEarlyBuild: opt.NoEarlyBuild,
 		})
 		if err != nil {
 			return nil, pl.where(t, err)

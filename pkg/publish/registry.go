@@ -36,16 +36,7 @@ func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, erro
 	}
 	var out []Location
 	for _, img := range images {
-		target := p.Repo
-		switch {
-		case target == "" && !HasRegistry(img.Name):
-			return nil, fmt.Errorf("image %s names no registry to push to: give a repository (e.g. ghcr.io/org/%s), or name it like registry.example.com/%s", img.Name, img.Name, img.Name)
-		case target == "":
-			target = img.Name
-		case len(images) > 1:
-			target = strings.TrimSuffix(target, "/") + "/" + path.Base(img.Name)
-		}
-		repo, err := p.Options.ParseRepository(target)
+		repo, err := p.Target(img.Name, len(images))
 		if err != nil {
 			return nil, err
 		}
@@ -56,6 +47,21 @@ func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, erro
 		out = append(out, Location{Image: img.Name, Kind: KindRegistry, Ref: ref.String()})
 	}
 	return out, nil
+}
+
+// Target is the repository the image named image goes to, when count
+// images are pushed together.
+func (p Registry) Target(image string, count int) (name.Repository, error) {
+	target := p.Repo
+	switch {
+	case target == "" && !HasRegistry(image):
+		return name.Repository{}, fmt.Errorf("image %s names no registry to push to: give a repository (e.g. ghcr.io/org/%s), or name it like registry.example.com/%s", image, image, image)
+	case target == "":
+		target = image
+	case count > 1:
+		target = strings.TrimSuffix(target, "/") + "/" + path.Base(image)
+	}
+	return p.Options.ParseRepository(target)
 }
 
 // push pushes one artifact, showing the upload's progress.

@@ -43,6 +43,9 @@ type Options struct {
 	// unchanged program is fingerprinted without running go list; ""
 	// keeps none.
 	StateDir string
+	// NoEarlyBuild keeps Fingerprint from starting go build before
+	// Build asks for it.
+	NoEarlyBuild bool
 }
 
 // Builder compiles one main package, or a function with the main package
@@ -118,6 +121,13 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 		c.binary, c.err = b.goBuild(ctx, p)
 	}()
 	return c
+}
+
+// startEarly starts go build for p ahead of Build, unless told not to.
+func (b *Builder) startEarly(ctx context.Context, p v1.Platform) {
+	if !b.opt.NoEarlyBuild {
+		b.startCompile(ctx, p)
+	}
 }
 
 func (b *Builder) goBuild(ctx context.Context, p v1.Platform) (string, error) {
@@ -239,8 +249,12 @@ func (e *CompileError) Error() string {
 
 func (e *CompileError) Unwrap() error { return e.Err }
 
-// unfingerprinted are Go variables that cannot change a build's output.
-var unfingerprinted = []string{"GOBIN", "GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "GOINSECURE", "GOENV", "GOTMPDIR", "GOTELEMETRY", "GOTELEMETRYDIR", "GODEBUG"}
+// unfingerprinted are Go variables that cannot change a build's output:
+// where things are kept on this machine (the fingerprint must be the same
+// on a fresh machine, for the registry cache), how modules are fetched,
+// and settings of the go command's own process. GOROOT and GOTOOLCHAIN
+// pick the toolchain, whose version (GOVERSION) is fingerprinted instead.
+var unfingerprinted = []string{"GOBIN", "GOCACHE", "GOCACHEPROG", "GOMODCACHE", "GOPATH", "GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "GOINSECURE", "GOAUTH", "GOVCS", "GOENV", "GOTMPDIR", "GOTELEMETRY", "GOTELEMETRYDIR", "GODEBUG", "GOROOT", "GOTOOLCHAIN", "GOCOVERDIR", "GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GOTRACEBACK"}
 
 // Fingerprint writes the inputs of a build for p: the Go version, the
 // build environment and flags, go.mod, go.sum and go.work, and for every
@@ -293,7 +307,7 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 		if ok {
 			if changed {
 				// The program will most likely be built: start now.
-				b.startCompile(ctx, p)
+				b.startEarly(ctx, p)
 			}
 			_, err = io.WriteString(w, text)
 			return err
@@ -301,7 +315,7 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 	}
 	// Something changed that may change the dependencies: the compiler
 	// starts now, while go list runs.
-	b.startCompile(ctx, p)
+	b.startEarly(ctx, p)
 	rec, err := b.listDeps(ctx, p, ge)
 	if err != nil {
 		return err

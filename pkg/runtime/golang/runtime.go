@@ -80,6 +80,8 @@ func (t *target) Configure(_ context.Context, c runtime.Config) error {
 		WorkDir:  c.WorkDir,
 		Hashes:   c.Hashes,
 		StateDir: filepath.Join(c.Project.StatePath(), "deps"),
+
+		NoEarlyBuild: c.NoEarlyBuild,
 	})
 	return nil
 }

@@ -176,9 +176,14 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 		if err != nil {
 			continue
 		}
+		// By content, not by path or time: the fingerprint must be the
+		// same on another machine with the same wheels.
 		for _, e := range entries {
-			if fi, err := e.Info(); err == nil {
-				fmt.Fprintf(w, "find-links %s %s %d %d\n", dir, e.Name(), fi.Size(), fi.ModTime().UnixNano())
+			if !e.Type().IsRegular() {
+				continue
+			}
+			if sum, err := b.opt.Hashes.Sum(filepath.Join(dir, e.Name())); err == nil {
+				fmt.Fprintf(w, "find-links %s %s\n", e.Name(), sum)
 			}
 		}
 	}
