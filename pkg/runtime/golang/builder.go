@@ -303,7 +303,7 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 	}
 	key := sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs(), lastOfEach(goVars), modSums, wrapSum)))
 	if rec := b.loadDeps(key); rec != nil {
-		text, changed, ok := rec.refresh(b.opt.Hashes)
+		text, changed, ok := rec.refresh(b.opt.Hashes, false)
 		if ok {
 			if changed {
 				// The program will most likely be built: start now.
@@ -320,7 +320,7 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 	if err != nil {
 		return err
 	}
-	text, _, ok := rec.refresh(b.opt.Hashes)
+	text, _, ok := rec.refresh(b.opt.Hashes, true)
 	if !ok {
 		return fmt.Errorf("the sources of %s changed while kiln read them; build again", b.pkg.ImportPath)
 	}
