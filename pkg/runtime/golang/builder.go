@@ -46,6 +46,9 @@ type Options struct {
 	// NoEarlyBuild keeps Fingerprint from starting go build before
 	// Build asks for it.
 	NoEarlyBuild bool
+	// BlockDir keeps the compressed blocks of the last binary layer of
+	// each program and platform (layer.Options.Reuse); "" keeps none.
+	BlockDir string
 }
 
 // Builder compiles one main package, or a function with the main package
@@ -216,6 +219,12 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	t := layer.NewTree()
 	if err := t.AddFile(bin, out, 0o755); err != nil {
 		return nil, err
+	}
+	if b.opt.BlockDir != "" {
+		// After an edit most of the binary is unchanged: its blocks are
+		// not compressed again.
+		slot := sha256.Sum256([]byte(b.pkg.ImportPath + "\x00" + platform.String(p)))
+		opt.Reuse = filepath.Join(b.opt.BlockDir, fmt.Sprintf("%x", slot[:8]))
 	}
 	l, err := layer.Write(ctx, store, t, opt)
 	if err != nil {

@@ -82,6 +82,7 @@ func (t *target) Configure(_ context.Context, c runtime.Config) error {
 		StateDir: filepath.Join(c.Project.StatePath(), "deps"),
 
 		NoEarlyBuild: c.NoEarlyBuild,
+		BlockDir:     filepath.Join(c.Project.StatePath(), "blocks"),
 	})
 	return nil
 }
