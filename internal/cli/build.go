@@ -148,7 +148,7 @@ REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,
 			if err != nil {
 				return err
 			}
-			if rc != nil {
+			if rc != nil && rc.lookup {
 				opt.Remote = rc
 			}
 			rep, wait := newReporter(stderr, f.quiet)

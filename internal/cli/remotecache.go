@@ -30,23 +30,29 @@ func (c *cacheFlags) register(fs *pflag.FlagSet) {
 // registryCache shares builds pushed to push through the registry; it is
 // nil when there is no push or it is turned off.
 type registryCache struct {
-	cache remotecache.Cache
+	// lookup is false when the build has outputs besides the push.
+	lookup bool
+	cache  remotecache.Cache
 	push  publish.Registry
 	repo  *name.Repository // --cache-repo, else nil: the repository pushed to
 }
 
-// newRegistryCache returns the cache kiln build uses, or nil. It is used
-// only when pushing is the build's only delivery: an --output or --load
-// needs the image's bytes here, which a hit in the registry does not
-// bring.
+// newRegistryCache returns the cache kiln build uses, or nil. Builds
+// are looked up only when pushing is the build's only delivery (an
+// --output or --load needs the image's bytes here, which a hit in the
+// registry does not bring); every push is recorded.
 func (c cacheFlags) newRegistryCache(d delivery, reg registry.Options) (*registryCache, error) {
 	if c.repo != "" && d.push == "" {
 		return nil, usageError{fmt.Errorf("--cache-repo is the registry cache of builds that are pushed: add --push REPO")}
 	}
-	if c.off || d.push == "" || d.output.kind != "" || d.load {
+	if c.off || d.push == "" {
 		return nil, nil
 	}
-	rc := &registryCache{cache: remotecache.Cache{Options: reg}, push: publish.Registry{Repo: d.push, Options: reg}}
+	rc := &registryCache{
+		lookup: d.output.kind == "" && !d.load,
+		cache:  remotecache.Cache{Options: reg},
+		push:   publish.Registry{Repo: d.push, Options: reg},
+	}
 	if c.repo != "" {
 		r, err := reg.ParseRepository(c.repo)
 		if err != nil {
