@@ -33,8 +33,8 @@ type registryCache struct {
 	// lookup is false when the build has outputs besides the push.
 	lookup bool
 	cache  remotecache.Cache
-	push  publish.Registry
-	repo  *name.Repository // --cache-repo, else nil: the repository pushed to
+	push   publish.Registry
+	repo   *name.Repository // --cache-repo, else nil: the repository pushed to
 }
 
 // newRegistryCache returns the cache kiln build uses, or nil. Builds
