@@ -30,14 +30,17 @@ func TestFleetCache(t *testing.T) {
 	git(origin, "add", ".")
 	git(origin, "commit", "-q", "-m", "hello")
 
-	// A machine: its own clone, Go build cache, and a go command that
-	// logs how it is run.
+	// A machine: its own clone, and a go command that logs how it is
+	// run.
 	type machine struct {
 		dir, goLog string
 		env        []string
 	}
 	realGo := needTool(t, "go")
-	newMachine := func(where string) machine {
+	// emptyCache gives the machine an empty GOCACHE of its own; without
+	// it, the machine uses the user's (warm) one, which keeps the test
+	// short where a cold cache proves nothing.
+	newMachine := func(where string, emptyCache bool) machine {
 		root := filepath.Join(tempDir(t), where)
 		m := machine{dir: filepath.Join(root, "src", "hello"), goLog: filepath.Join(root, "go.log")}
 		command(t, nil, "git", "clone", "-q", origin, m.dir)
@@ -46,7 +49,10 @@ func TestFleetCache(t *testing.T) {
 		if err := os.Chmod(filepath.Join(bin, "go"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		m.env = append([]string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "GOCACHE=" + filepath.Join(root, "gocache")}, regEnv...)
+		m.env = append([]string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}, regEnv...)
+		if emptyCache {
+			m.env = append(m.env, "GOCACHE="+filepath.Join(root, "gocache"))
+		}
 		return m
 	}
 	push := func(m machine) (stdout, stderr string) {
@@ -68,7 +74,7 @@ func TestFleetCache(t *testing.T) {
 		return false
 	}
 
-	a := newMachine("a")
+	a := newMachine("a", false)
 	first, _ := push(a)
 	if !compiled(a) {
 		t.Fatal("machine A ran no go build: the wrapper does not see kiln's go commands")
@@ -82,7 +88,7 @@ func TestFleetCache(t *testing.T) {
 	}
 
 	// B: a fresh clone in another directory, an empty GOCACHE, no .kiln.
-	b := newMachine("b-elsewhere")
+	b := newMachine("b-elsewhere", true)
 	uploads, _ := reg.counts()
 	out, errOut := push(b)
 	if out != first {
@@ -121,7 +127,7 @@ func TestFleetCache(t *testing.T) {
 	}
 
 	// --no-remote-cache builds on a fresh machine.
-	c := newMachine("c")
+	c := newMachine("c", false)
 	os.Remove(c.goLog)
 	r := kiln(t, c.dir, c.env, "build", "-q", "--push", repo, "--insecure-registry", "--no-remote-cache")
 	if r.code != 0 || r.stdout != first || !compiled(c) {
