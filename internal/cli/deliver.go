@@ -137,6 +137,10 @@ func withFlagHint(err error) error {
 		return fmt.Errorf("--output: %w", err)
 	case errors.Is(err, run.ErrPortInUse):
 		return fmt.Errorf("%w: choose another --port, or leave --port out to use a free one", err)
+	case errors.Is(err, registry.ErrPlainHTTP):
+		return fmt.Errorf("%w: add --insecure-registry if you trust it", err)
+	case errors.As(err, new(*registry.TimeoutError)):
+		return fmt.Errorf("%w; --registry-timeout raises the limit", err)
 	case errors.Is(err, scaffold.ErrNotEmpty):
 		return fmt.Errorf("%w; use --force to write into it anyway, replacing files of the same names", err)
 	}

@@ -9,11 +9,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/scaffold"
 )
 
 func newInitCommand(stdout io.Writer) *cobra.Command {
-	var opt scaffold.Options
+	var (
+		opt  scaffold.Options
+		kind string
+	)
 	cmd := &cobra.Command{
 		Use:   "init [--runtime go|python] [--kind app|function] DIR",
 		Short: "Write a new project that kiln builds and runs as it is",
@@ -38,7 +42,7 @@ given.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opt.Dir = args[0]
+			opt.Dir, opt.Kind = args[0], config.Kind(kind)
 			res, err := scaffold.Init(cmd.Context(), opt)
 			if err != nil {
 				return withFlagHint(err)
@@ -55,7 +59,7 @@ given.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opt.Runtime, "runtime", "go", "the language of the project: go or python")
-	f.StringVar(&opt.Kind, "kind", "app", "app (a program, package main) or function (a package kiln serves over HTTP)")
+	f.StringVar(&kind, "kind", "app", "app (a program, package main) or function (a package kiln serves over HTTP)")
 	f.StringVar(&opt.Module, "module", "", "the Go module path (default: DIR's name)")
 	f.BoolVar(&opt.Force, "force", false, "write into a directory that is not empty, replacing files of the same names")
 	return cmd

@@ -21,6 +21,7 @@ import (
 
 func addRegistryFlags(f *pflag.FlagSet, o *registry.Options) {
 	f.BoolVar(&o.Insecure, "insecure-registry", false, "allow plain HTTP and unverified TLS when talking to registries")
+	f.DurationVar(&o.Timeouts.ResponseHeader, "registry-timeout", registry.DefaultResponseHeaderTimeout, "how long to wait for a registry to answer a request")
 }
 
 func newPushCommand(stdout, stderr io.Writer) *cobra.Command {

@@ -76,15 +76,26 @@ type File struct {
 	keys []keyLine
 }
 
-// Load reads dir/kiln.yaml. A missing file gives an empty File and no error.
+// Load reads dir/kiln.yaml. A missing file gives an empty File and no
+// error; a kiln.yaml that is a symbolic link to nothing is an error.
 func Load(dir string) (*File, error) {
 	p := filepath.Join(dir, FileName)
-	data, err := os.ReadFile(p)
+	fi, err := os.Lstat(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return &File{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			target, _ := os.Readlink(p)
+			return nil, fmt.Errorf("%s is a symbolic link to %s, which does not exist: fix the link or remove it", p, target)
+		}
+	}
+	data, err := readLimited(p)
+	if err != nil {
+		return nil, err
 	}
 	f, err := Parse(p, data)
 	if err != nil {
@@ -93,9 +104,35 @@ func Load(dir string) (*File, error) {
 	return f, nil
 }
 
+// readLimited reads the file at p, refusing more than MaxFileSize bytes
+// without reading them.
+func readLimited(p string) ([]byte, error) {
+	fh, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if err := checkSize(p, int64(len(data))); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
 // Parse decodes kiln.yaml content strictly: an unknown key is an error that
-// names the key, the file and the line. name is used in messages.
+// names the key, the file and the line. name is used in messages. Content
+// over MaxFileSize, or with a map or list of more than MaxEntries entries,
+// is refused.
 func Parse(name string, data []byte) (*File, error) {
+	if err := checkSize(name, int64(len(data))); err != nil {
+		return nil, err
+	}
+	if err := checkEntries(name, data); err != nil {
+		return nil, err
+	}
 	f := &File{Path: name}
 	var err error
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -103,7 +140,9 @@ func Parse(name string, data []byte) (*File, error) {
 	if err := dec.Decode(f); err != nil && err != io.EOF {
 		return nil, yamlError(name, err)
 	}
-	var extra any
+	// A node, not a Go value: decoding a second document into maps would
+	// run the quadratic duplicate check on it.
+	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
 		return nil, fmt.Errorf("%s: holds more than one YAML document; keep a single one", name)
 	}

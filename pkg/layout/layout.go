@@ -160,6 +160,38 @@ func Descriptor(a Artifact, name string) (v1.Descriptor, error) {
 // there; others are streamed from a and verified against their digest.
 func (l Layout) Write(a Artifact, from ...blob.Store) error {
 	store := l.Blobs()
+	return Walk(a, func(b Blob) error {
+		if store.Has(b.Digest, b.Size) {
+			return nil
+		}
+		for _, src := range from {
+			if src.Has(b.Digest, b.Size) {
+				return store.Link(src, b.Digest)
+			}
+		}
+		r, err := b.Open()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if err := store.Put(b.Digest, r); err != nil {
+			return fmt.Errorf("%s: %w", b.Digest, err)
+		}
+		return nil
+	})
+}
+
+// Blob is one blob of an artifact.
+type Blob struct {
+	Digest v1.Hash
+	Size   int64
+	Open   func() (io.ReadCloser, error)
+}
+
+// Walk calls fn for every blob of a: for an image its layers, config and
+// manifest; for an index its children's blobs, then its own manifest. A
+// blob shared by several images is visited once for each.
+func Walk(a Artifact, fn func(Blob) error) error {
 	switch a := a.(type) {
 	case v1.ImageIndex:
 		im, err := a.IndexManifest()
@@ -176,7 +208,7 @@ func (l Layout) Write(a Artifact, from ...blob.Store) error {
 			if err != nil {
 				return err
 			}
-			if err := l.Write(child, from...); err != nil {
+			if err := Walk(child, fn); err != nil {
 				return err
 			}
 		}
@@ -194,7 +226,7 @@ func (l Layout) Write(a Artifact, from ...blob.Store) error {
 			if err != nil {
 				return err
 			}
-			if err := putBlob(store, d, n, layer.Compressed, from); err != nil {
+			if err := fn(Blob{Digest: d, Size: n, Open: layer.Compressed}); err != nil {
 				return fmt.Errorf("layer %s: %w", d, err)
 			}
 		}
@@ -202,7 +234,7 @@ func (l Layout) Write(a Artifact, from ...blob.Store) error {
 		if err != nil {
 			return err
 		}
-		if err := putBytes(store, cfg, from); err != nil {
+		if err := fn(bytesBlob(cfg)); err != nil {
 			return err
 		}
 	default:
@@ -212,34 +244,13 @@ func (l Layout) Write(a Artifact, from ...blob.Store) error {
 	if err != nil {
 		return err
 	}
-	return putBytes(store, m, from)
+	return fn(bytesBlob(m))
 }
 
-// putBytes makes the blob data available in store.
-func putBytes(store blob.Store, data []byte, from []blob.Store) error {
-	h, n, err := v1.SHA256(bytes.NewReader(data))
-	if err != nil {
-		return err
-	}
-	return putBlob(store, h, n, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, from)
-}
-
-// putBlob makes blob h of size n available in store.
-func putBlob(store blob.Store, h v1.Hash, n int64, open func() (io.ReadCloser, error), from []blob.Store) error {
-	if store.Has(h, n) {
-		return nil
-	}
-	for _, src := range from {
-		if src.Has(h, n) {
-			return store.Link(src, h)
-		}
-	}
-	r, err := open()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	return store.Put(h, r)
+// bytesBlob is a blob held in memory (a manifest, a config).
+func bytesBlob(data []byte) Blob {
+	h, n, _ := v1.SHA256(bytes.NewReader(data))
+	return Blob{Digest: h, Size: n, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
 }
 
 // Open returns the image or index named name in the layout.

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/pkg/base"
@@ -306,8 +305,8 @@ func newTarget(proj *project.Project, rt runtime.Target, s config.Settings) (*Ta
 	if s.Name != "" {
 		t.ImageName = s.Name
 	}
-	if _, err := name.NewRepository(t.ImageName); err != nil {
-		return nil, fmt.Errorf("name %q is not a valid image name: use lowercase letters, digits, '.', '-', '_' and '/'", t.ImageName)
+	if err := config.ValidateName(t.ImageName); err != nil {
+		return nil, err
 	}
 	for _, k := range config.SortedKeys(s.Env) {
 		t.Env = append(t.Env, k+"="+s.Env[k])

@@ -147,3 +147,20 @@ func TestPythonProjectRefusesGoKeys(t *testing.T) {
 		}
 	}
 }
+
+// A name that is not an image name is explained: a 300-character name is
+// too long, not "use lowercase letters".
+func TestImageNameExplained(t *testing.T) {
+	root := t.TempDir()
+	opt := Options{Dir: root, Runtimes: []runtime.Runtime{fake{root: root}}, WorkDir: t.TempDir(), Env: []string{}}
+	for name, want := range map[string]string{
+		strings.Repeat("a", 300): "255",
+		"Hello":                  "hello",
+	} {
+		testutil.WriteFile(t, filepath.Join(root, "kiln.yaml"), "name: "+name+"\n")
+		_, err := New(context.Background(), opt)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "use lowercase letters") && len(name) > 255 {
+			t.Errorf("name %.20s...: %v, want it to mention %q", name, err, want)
+		}
+	}
+}

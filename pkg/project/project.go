@@ -166,11 +166,13 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-var scpLike = regexp.MustCompile(`^(?:[\w.-]+@)?([\w.-]+):([^/].*)$`)
+// scpLike is git's [user[:password]@]host:path form.
+var scpLike = regexp.MustCompile(`^(?:[^@/]+@)?([\w.-]+):([^/].*)$`)
 
 // cleanRemote turns a remote into a browsable https URL without
 // credentials, so the source label is the same whichever way the
-// repository was cloned and never leaks a token.
+// repository was cloned and never leaks a token: the user part, the query
+// (where some CI systems put an access token) and the fragment are dropped.
 func cleanRemote(r string) string {
 	if m := scpLike.FindStringSubmatch(r); m != nil && !strings.Contains(r, "://") {
 		r = "https://" + m[1] + "/" + m[2]
@@ -187,6 +189,9 @@ func cleanRemote(r string) string {
 		u.Host = u.Hostname()
 	}
 	u.User = nil
+	u.RawQuery, u.ForceQuery = "", false
+	u.Fragment, u.RawFragment = "", ""
 	u.Path = strings.TrimSuffix(u.Path, ".git")
+	u.RawPath = ""
 	return u.String()
 }

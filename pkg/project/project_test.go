@@ -46,6 +46,35 @@ func TestCleanRemote(t *testing.T) {
 	}
 }
 
+// TestCleanRemoteSecrets covers where else a remote can carry a secret:
+// a token in the query (as some CI systems write it), a fragment, and a
+// password in the user part of an scp-like address.
+func TestCleanRemoteSecrets(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://example.com/org/repo.git?access_token=T0PSECRET", "https://example.com/org/repo"},
+		{"https://example.com/org/repo?private_token=T0PSECRET&x=1", "https://example.com/org/repo"},
+		{"https://example.com/org/repo.git#T0PSECRET", "https://example.com/org/repo"},
+		{"https://example.com/org/repo.git?", "https://example.com/org/repo"},
+		{"https://user:T0PSECRET@example.com/org/repo.git?access_token=T0PSECRET#T0PSECRET", "https://example.com/org/repo"},
+		{"http://oauth2:T0PSECRET@example.com:80/org/repo.git?token=T0PSECRET", "http://example.com/org/repo"},
+		{"ssh://git:T0PSECRET@example.com:2222/org/repo.git?token=T0PSECRET", "https://example.com/org/repo"},
+		{"ssh://git@example.com/org/repo.git#T0PSECRET", "https://example.com/org/repo"},
+		{"git@example.com:org/repo.git?access_token=T0PSECRET", "https://example.com/org/repo"},
+		{"git@example.com:org/repo.git#T0PSECRET", "https://example.com/org/repo"},
+		{"user:T0PSECRET@example.com:org/repo.git", "https://example.com/org/repo"},
+		{"git://example.com/org/repo.git?token=T0PSECRET", "https://example.com/org/repo"},
+	}
+	for _, tt := range tests {
+		got := cleanRemote(tt.in)
+		if got != tt.want {
+			t.Errorf("cleanRemote(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if strings.Contains(got, "T0PSECRET") {
+			t.Errorf("cleanRemote(%q) = %q leaks the secret", tt.in, got)
+		}
+	}
+}
+
 // isolateGit keeps the host's git configuration and any repository above
 // the test's directories out of the tests.
 func isolateGit(t *testing.T) {

@@ -32,7 +32,7 @@ type OCIArchive struct {
 // Publish implements Publisher.
 func (p OCIArchive) Publish(_ context.Context, images []Image) ([]Location, error) {
 	var descs []v1.Descriptor
-	blobs := map[v1.Hash]blobSource{}
+	blobs := map[v1.Hash]layout.Blob{}
 	var out []Location
 	for _, img := range images {
 		d, err := layout.Descriptor(img.Artifact, img.Name)
@@ -40,7 +40,11 @@ func (p OCIArchive) Publish(_ context.Context, images []Image) ([]Location, erro
 			return nil, err
 		}
 		descs = append(descs, d)
-		if err := collect(img.Artifact, blobs); err != nil {
+		err = layout.Walk(img.Artifact, func(b layout.Blob) error {
+			blobs[b.Digest] = b
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, Location{Image: img.Name, Kind: KindArchive, Ref: "oci-archive:" + p.File + ":" + img.Name})
@@ -79,11 +83,11 @@ func (p OCIArchive) Publish(_ context.Context, images []Image) ([]Location, erro
 		}
 		for _, h := range hashes {
 			b := blobs[h]
-			r, err := b.open()
+			r, err := b.Open()
 			if err != nil {
 				return err
 			}
-			err = file("blobs/sha256/"+h.Hex, b.size, r)
+			err = file("blobs/sha256/"+h.Hex, b.Size, r)
 			r.Close()
 			if err != nil {
 				return fmt.Errorf("blob %s: %w", h, err)
@@ -95,76 +99,6 @@ func (p OCIArchive) Publish(_ context.Context, images []Image) ([]Location, erro
 		return nil, err
 	}
 	return out, nil
-}
-
-// blobSource is one blob of an artifact and how to read it.
-type blobSource struct {
-	size int64
-	open func() (io.ReadCloser, error)
-}
-
-// collect adds the blobs of a (manifests, configs, layers) to blobs.
-func collect(a layout.Artifact, blobs map[v1.Hash]blobSource) error {
-	raw, err := a.RawManifest()
-	if err != nil {
-		return err
-	}
-	d, err := a.Digest()
-	if err != nil {
-		return err
-	}
-	blobs[d] = bytesSource(raw)
-	switch a := a.(type) {
-	case v1.ImageIndex:
-		im, err := a.IndexManifest()
-		if err != nil {
-			return err
-		}
-		for _, m := range im.Manifests {
-			var child layout.Artifact
-			if m.MediaType.IsIndex() {
-				child, err = a.ImageIndex(m.Digest)
-			} else {
-				child, err = a.Image(m.Digest)
-			}
-			if err != nil {
-				return err
-			}
-			if err := collect(child, blobs); err != nil {
-				return err
-			}
-		}
-	case v1.Image:
-		cfg, err := a.RawConfigFile()
-		if err != nil {
-			return err
-		}
-		cd, err := a.ConfigName()
-		if err != nil {
-			return err
-		}
-		blobs[cd] = bytesSource(cfg)
-		layers, err := a.Layers()
-		if err != nil {
-			return err
-		}
-		for _, l := range layers {
-			ld, err := l.Digest()
-			if err != nil {
-				return err
-			}
-			n, err := l.Size()
-			if err != nil {
-				return err
-			}
-			blobs[ld] = blobSource{size: n, open: l.Compressed}
-		}
-	}
-	return nil
-}
-
-func bytesSource(b []byte) blobSource {
-	return blobSource{size: int64(len(b)), open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}
 }
 
 // DockerArchive publishes into File in the format of "docker save", which

@@ -28,7 +28,7 @@ import (
 func Login(ctx context.Context, registry, username, password string, o Options) (string, error) {
 	reg, err := name.NewRegistry(registry, o.nameOptions()...)
 	if err != nil {
-		return "", fmt.Errorf("%q is not a registry host (e.g. ghcr.io or 127.0.0.1:5000): %w", registry, err)
+		return "", parseError(registry, true, "is not a registry host (e.g. ghcr.io or 127.0.0.1:5000)", err)
 	}
 	if username == "" || password == "" {
 		return "", fmt.Errorf("logging in to %s needs a username and a password", registry)

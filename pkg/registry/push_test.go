@@ -657,7 +657,7 @@ func TestExplain(t *testing.T) {
 	}
 
 	plain := errors.New(`Get "https://` + host + `/v2/": http: server gave HTTP response to HTTPS client`)
-	if e := Explain(plain, host); !strings.Contains(e.Error(), "--insecure-registry") || !strings.Contains(e.Error(), host) {
+	if e := Explain(plain, host); !errors.Is(e, ErrPlainHTTP) || !strings.Contains(e.Error(), host) {
 		t.Errorf("Explain(plain HTTP) = %q", e)
 	}
 	other := errors.New("something else")

@@ -40,6 +40,24 @@ type Options struct {
 	// Transport is the base HTTP transport; nil means a copy of
 	// http.DefaultTransport (with TLS verification off when Insecure).
 	Transport http.RoundTripper
+	// Timeouts bound how long kiln waits for a registry; they apply to
+	// the transport kiln builds, not to Transport.
+	Timeouts Timeouts
+}
+
+// Timeouts bound waits for a registry that does not answer. Zero fields
+// take the defaults (the Default*Timeout constants).
+type Timeouts struct {
+	// Dial bounds opening a TCP connection.
+	Dial time.Duration
+	// TLSHandshake bounds the TLS handshake.
+	TLSHandshake time.Duration
+	// ResponseHeader bounds the wait for an answer's headers once a
+	// request (with its body) is sent.
+	ResponseHeader time.Duration
+	// Idle bounds the time in which no byte moves on a connection, while
+	// a body streams either way.
+	Idle time.Duration
 }
 
 // DefaultKeychain reads credentials where docker and podman keep them:
@@ -79,7 +97,7 @@ func (o Options) nameOptions() []name.Option {
 func (o Options) ParseReference(s string) (name.Reference, error) {
 	ref, err := name.ParseReference(s, o.nameOptions()...)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not an image reference: %w", s, err)
+		return nil, parseError(s, false, "is not an image reference", err)
 	}
 	return ref, nil
 }
@@ -88,7 +106,7 @@ func (o Options) ParseReference(s string) (name.Reference, error) {
 func (o Options) ParseRepository(s string) (name.Repository, error) {
 	repo, err := name.NewRepository(s, o.nameOptions()...)
 	if err != nil {
-		return name.Repository{}, fmt.Errorf("%q is not a repository name (REGISTRY/PATH, e.g. ghcr.io/org/app): %w", s, err)
+		return name.Repository{}, parseError(s, false, "is not a repository name (REGISTRY/PATH, e.g. ghcr.io/org/app)", err)
 	}
 	return repo, nil
 }
@@ -98,6 +116,10 @@ func (o Options) transport() http.RoundTripper {
 		return o.Transport
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	to := o.Timeouts.withDefaults()
+	t.DialContext = to.dialer()
+	t.TLSHandshakeTimeout = to.TLSHandshake
+	t.ResponseHeaderTimeout = to.ResponseHeader
 	if o.Insecure {
 		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure-registry
 	}
@@ -128,15 +150,36 @@ func (o Options) Remote(ctx context.Context) []remote.Option {
 	return opts
 }
 
+// ErrPlainHTTP says that a registry answered in plain HTTP where kiln
+// spoke TLS: it is reachable only as an insecure registry.
+var ErrPlainHTTP = errors.New("speaks plain HTTP, and kiln talks to it over TLS unless it is told the registry is insecure (Options.Insecure)")
+
+// TimeoutError says that a registry did not answer within the timeouts.
+type TimeoutError struct{ Err error }
+
+func (e *TimeoutError) Error() string { return e.Err.Error() }
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
 // Explain turns registry errors into messages that say what to do. It
-// names the registry and never includes credentials.
+// names the registry and never includes credentials (see Redact). An
+// interrupted wait (context.Canceled) is returned as it is; timeouts say
+// that the registry did not answer in time, and still match
+// context.DeadlineExceeded if they did.
 func Explain(err error, registry string) error {
+	secrets := secretsIn(registry, true)
+	registry = redactString(registry, secrets)
+	if errors.Is(err, context.Canceled) {
+		return redactErr(err, secrets...)
+	}
+	if isTimeout(err) {
+		return fmt.Errorf("%s did not answer in time: check that the registry is up and reachable from here, or raise the registry timeout (%w)", registry, &TimeoutError{redactErr(err, secrets...)})
+	}
 	var te *transport.Error
 	if !errors.As(err, &te) {
 		if strings.Contains(err.Error(), "http: server gave HTTP response to HTTPS client") {
-			return fmt.Errorf("%s speaks plain HTTP: add --insecure-registry if you trust it", registry)
+			return fmt.Errorf("%s %w", registry, ErrPlainHTTP)
 		}
-		return err
+		return redactErr(err, secrets...)
 	}
 	switch te.StatusCode {
 	case http.StatusUnauthorized:
@@ -144,5 +187,5 @@ func Explain(err error, registry string) error {
 	case http.StatusForbidden:
 		return fmt.Errorf("%s denied access (403 Forbidden): the account may lack permission for this repository", registry)
 	}
-	return err
+	return redactErr(err, secrets...)
 }

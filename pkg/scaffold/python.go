@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/pkg/config"
 	"io/fs"
 	"os"
 	"path"
@@ -20,22 +21,16 @@ import (
 //go:embed python
 var pythonFiles embed.FS
 
-// Kinds of starter.
-const (
-	KindApp      = "app"
-	KindFunction = "function"
-)
-
 var nonName = regexp.MustCompile(`[^a-z0-9]+`)
 
 // WritePython writes a Python starter of kind (app or function) into dir,
 // creating it, and returns the files written (relative to dir). Its
 // project name is dir's base name. It never overwrites a file.
-func WritePython(dir, kind string) ([]string, error) {
+func WritePython(dir string, kind config.Kind) ([]string, error) {
 	if kind == "" {
-		kind = KindApp
+		kind = config.KindApp
 	}
-	if kind != KindApp && kind != KindFunction {
+	if kind != config.KindApp && kind != config.KindFunction {
 		return nil, fmt.Errorf("kind %q: write app or function", kind)
 	}
 	abs, err := filepath.Abs(dir)
@@ -46,7 +41,7 @@ func WritePython(dir, kind string) ([]string, error) {
 	if name == "" {
 		name = "app"
 	}
-	root := path.Join("python", kind)
+	root := path.Join("python", string(kind))
 	entries, err := fs.ReadDir(pythonFiles, root)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package scaffold
 
 import (
+	"github.com/kiln-build/kiln/pkg/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +10,7 @@ import (
 
 func TestWritePython(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "Hello_Fn")
-	files, err := WritePython(dir, KindFunction)
+	files, err := WritePython(dir, config.KindFunction)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +21,7 @@ func TestWritePython(t *testing.T) {
 	if !strings.Contains(string(pp), `name = "hello-fn"`) {
 		t.Errorf("pyproject.toml:\n%s", pp)
 	}
-	if _, err := WritePython(dir, KindFunction); err == nil || !strings.Contains(err.Error(), "never overwrites") {
+	if _, err := WritePython(dir, config.KindFunction); err == nil || !strings.Contains(err.Error(), "never overwrites") {
 		t.Errorf("writing twice: %v", err)
 	}
 	app := filepath.Join(t.TempDir(), "app")

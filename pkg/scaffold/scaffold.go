@@ -10,6 +10,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/kiln-build/kiln/pkg/config"
 	"go/format"
 	"go/token"
 	"io/fs"
@@ -34,7 +35,7 @@ var templates embed.FS
 // Runtimes and Kinds are what Init can write.
 var (
 	Runtimes = []string{"go", "python"}
-	Kinds    = []string{"app", "function"}
+	Kinds    = []config.Kind{config.KindApp, config.KindFunction}
 )
 
 // ErrNotEmpty says that the directory to write into holds files already.
@@ -46,8 +47,8 @@ type Options struct {
 	Dir string
 	// Runtime is the language: go (the default) or python.
 	Runtime string
-	// Kind is "app" (the default) or "function".
-	Kind string
+	// Kind is an app (the default) or a function.
+	Kind config.Kind
 	// Module is the Go module path; "" derives it from Dir's name.
 	Module string
 	// GoVersion is go.mod's go line; "" takes the installed toolchain's
@@ -62,8 +63,8 @@ type Options struct {
 
 // Result says what was written.
 type Result struct {
-	Dir     string   // absolute
-	Kind    string   // "app" or "function"
+	Dir     string // absolute
+	Kind    config.Kind
 	Module  string   // the module path
 	Package string   // the package clause of the code
 	Name    string   // the program's name: its binary and image name
@@ -79,7 +80,7 @@ func Init(ctx context.Context, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("runtime %q is not one kiln knows: use %s", opt.Runtime, strings.Join(Runtimes, ", "))
 	}
 	if opt.Kind == "" {
-		opt.Kind = "app"
+		opt.Kind = config.KindApp
 	}
 	if !slices.Contains(Kinds, opt.Kind) {
 		return nil, fmt.Errorf("kind %q is not one kiln knows: use app (a program, package main) or function (a package exporting New or Handle, which kiln serves)", opt.Kind)
@@ -103,7 +104,7 @@ func Init(ctx context.Context, opt Options) (*Result, error) {
 	}
 	res := &Result{Dir: dir, Kind: opt.Kind, Module: opt.Module}
 	if res.Module == "" {
-		res.Module = moduleName(filepath.Base(dir), opt.Kind)
+		res.Module = moduleName(filepath.Base(dir), string(opt.Kind))
 	}
 	if err := checkModule(res.Module); err != nil {
 		return nil, err
@@ -113,7 +114,7 @@ func Init(ctx context.Context, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("module %s: its last element %q names the image, which must be lower case letters, digits, '.', '-' or '_'; choose another module path", res.Module, res.Name)
 	}
 	res.Package = "main"
-	if opt.Kind == "function" {
+	if opt.Kind == config.KindFunction {
 		res.Package = packageName(res.Name)
 	}
 	if opt.GoVersion == "" {
@@ -126,7 +127,7 @@ func Init(ctx context.Context, opt Options) (*Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	for _, sub := range []string{"common", opt.Kind} {
+	for _, sub := range []string{"common", string(opt.Kind)} {
 		root := path.Join("templates", opt.Runtime, sub)
 		entries, err := fs.ReadDir(templates, root)
 		if err != nil {

@@ -2,6 +2,7 @@ package scaffold
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,11 +38,11 @@ func TestInit(t *testing.T) {
 	} {
 		t.Run(c.kind, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "My Service")
-			res, err := Init(context.Background(), Options{Dir: dir, Kind: c.kind})
+			res, err := Init(context.Background(), Options{Dir: dir, Kind: config.Kind(c.kind)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Module != "my-service" || res.Name != "my-service" || res.Kind != c.kind {
+			if res.Module != "my-service" || res.Name != "my-service" || string(res.Kind) != c.kind {
 				t.Errorf("result %+v", res)
 			}
 			got := slices.Sorted(slices.Values(res.Files))
@@ -87,14 +88,14 @@ func TestInitRefusesNonEmpty(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".gitignore"), []byte("*.log"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Init(context.Background(), Options{Dir: dir, Kind: "function"})
-	if err == nil || !strings.Contains(err.Error(), "is not empty (it holds .gitignore, notes.txt)") || !strings.Contains(err.Error(), "--force") {
+	_, err := Init(context.Background(), Options{Dir: dir, Kind: config.KindFunction})
+	if err == nil || !strings.Contains(err.Error(), "is not empty (it holds .gitignore, notes.txt)") || !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("error %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 		t.Fatal("a refused init wrote go.mod")
 	}
-	if _, err := Init(context.Background(), Options{Dir: dir, Kind: "function", Force: true}); err != nil {
+	if _, err := Init(context.Background(), Options{Dir: dir, Kind: config.KindFunction, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	notes, _ := os.ReadFile(filepath.Join(dir, "notes.txt"))
@@ -103,7 +104,7 @@ func TestInitRefusesNonEmpty(t *testing.T) {
 		t.Errorf("--force: notes %q, .gitignore %q; want other files kept and .kiln/ added", notes, gitignore)
 	}
 	// Forced again, .kiln/ is not added twice.
-	if _, err := Init(context.Background(), Options{Dir: dir, Kind: "function", Force: true}); err != nil {
+	if _, err := Init(context.Background(), Options{Dir: dir, Kind: config.KindFunction, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := os.ReadFile(filepath.Join(dir, ".gitignore"))
@@ -125,7 +126,7 @@ func TestInitRefusesNonEmpty(t *testing.T) {
 }
 
 func TestInitOptions(t *testing.T) {
-	res, err := Init(context.Background(), Options{Dir: filepath.Join(t.TempDir(), "x"), Kind: "function", Module: "example.com/team/hello-api/v2", GoVersion: "1.23"})
+	res, err := Init(context.Background(), Options{Dir: filepath.Join(t.TempDir(), "x"), Kind: config.KindFunction, Module: "example.com/team/hello-api/v2", GoVersion: "1.23"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestInitOptions(t *testing.T) {
 		opt  Options
 		want string
 	}{
-		{Options{Kind: "lambda"}, `kind "lambda" is not one kiln knows`},
+		{Options{Kind: config.Kind("lambda")}, `kind "lambda" is not one kiln knows`},
 		{Options{Runtime: "rust"}, `runtime "rust" is not one kiln knows: use go`},
 		{Options{Module: "example.com/Hello"}, `its last element "Hello" names the image`},
 		{Options{Module: "bad path"}, `module "bad path" is not a module path`},
