@@ -106,35 +106,64 @@ func run() error {
 			before     func(tool string) error
 			kiln, ko   []string
 			withGoList bool
+			// fleet runs each tool in a fresh copy of its project in
+			// another directory, with an empty GOCACHE, as a CI job
+			// on a new machine does.
+			fleet bool
 		}{
 			{"first build, to a layout", func(tool string) error {
 				return os.RemoveAll(filepath.Join(kdir, ".kiln"))
-			}, kilnArgs("--output", "oci:"+out("kiln", "first")), koArgs("--push=false", "--oci-layout-path", out("ko", "first")), false},
+			}, kilnArgs("--output", "oci:"+out("kiln", "first")), koArgs("--push=false", "--oci-layout-path", out("ko", "first")), false, false},
 			{"no-change rebuild, to a layout", nil,
-				kilnArgs("--output", "oci:"+out("kiln", "noop")), koArgs("--push=false", "--oci-layout-path", out("ko", "noop")), false},
+				kilnArgs("--output", "oci:"+out("kiln", "noop")), koArgs("--push=false", "--oci-layout-path", out("ko", "noop")), false, false},
 			{"rebuild after editing one file", nil,
-				kilnArgs("--output", "oci:"+out("kiln", "edit")), koArgs("--push=false", "--oci-layout-path", out("ko", "edit")), true},
+				kilnArgs("--output", "oci:"+out("kiln", "edit")), koArgs("--push=false", "--oci-layout-path", out("ko", "edit")), true, false},
 			{"three platforms, after an edit", nil,
 				kilnArgs("--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--output", "oci:"+out("kiln", "three")),
-				koArgs("--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--push=false", "--oci-layout-path", out("ko", "three")), false},
+				koArgs("--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--push=false", "--oci-layout-path", out("ko", "three")), false, false},
 			{"push of an unchanged image", nil,
-				kilnArgs("--push", reg+"/kiln/"+strings.Fields(p.name)[0]), koArgs(), false},
+				kilnArgs("--push", reg+"/kiln/"+strings.Fields(p.name)[0]), koArgs(), false, false},
+			{"fleet: fresh clone elsewhere, empty GOCACHE, push of an image the registry has", nil,
+				kilnArgs("--push", reg+"/kiln/"+strings.Fields(p.name)[0]), koArgs(), false, true},
 		}
 		editKiln, editKo := edit(kdir), edit(kodir)
 		for _, sc := range scenarios {
 			var ks, os_, gs []sample
 			// Warm up once: the Go build cache and base caches are warm in
 			// every scenario, for both tools.
+			// (Not the fleet: its Go build cache is empty by design.)
 			if sc.before != nil {
 				sc.before("kiln")
 			}
-			if _, err := timed(kdir, env, *kilnBin, sc.kiln...); err != nil {
+			if _, err := timed(kdir, env, *kilnBin, sc.kiln...); err != nil && !sc.fleet {
 				return err
 			}
-			if _, err := timed(kodir, env, *koBin, sc.ko...); err != nil {
+			if _, err := timed(kodir, env, *koBin, sc.ko...); err != nil && !sc.fleet {
 				return err
+			}
+			if sc.fleet {
+				for i := range *runs {
+					for _, tool := range order(i) {
+						src, bin, args := kdir, *kilnBin, sc.kiln
+						if tool == "ko" {
+							src, bin, args = kodir, *koBin, sc.ko
+						}
+						s, err := fresh(filepath.Join(dir, "fleet"), src, env, bin, args)
+						if err != nil {
+							return err
+						}
+						if tool == "ko" {
+							os_ = append(os_, s)
+						} else {
+							ks = append(ks, s)
+						}
+					}
+				}
 			}
 			for i := range *runs {
+				if sc.fleet {
+					break
+				}
 				for _, tool := range order(i) {
 					isEdit := strings.Contains(sc.name, "edit")
 					switch tool {
@@ -341,6 +370,41 @@ func copyTree(src, dst string) error {
 		}
 	}
 	return nil
+}
+
+// fresh copies the project in src (without .kiln) into a new directory
+// under root, runs bin there with an empty GOCACHE, and removes both.
+func fresh(root, src string, env []string, bin string, args []string) (sample, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return sample{}, err
+	}
+	d, err := os.MkdirTemp(root, "machine-")
+	if err != nil {
+		return sample{}, err
+	}
+	defer os.RemoveAll(d)
+	proj := filepath.Join(d, "src", filepath.Base(src))
+	err = filepath.WalkDir(src, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if e.IsDir() {
+			if e.Name() == ".kiln" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(proj, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(proj, rel), data, 0o644)
+	})
+	if err != nil {
+		return sample{}, err
+	}
+	return timed(proj, append(env, "GOCACHE="+filepath.Join(d, "gocache")), bin, args...)
 }
 
 func appendFile(p, s string) error {

@@ -32,6 +32,7 @@ type buildFlags struct {
 	imageRefs   string
 	registry    registry.Options
 	ko          koFlags
+	cache       cacheFlags
 }
 
 func (f *buildFlags) register(fs *pflag.FlagSet) {
@@ -46,6 +47,7 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress")
 	fs.StringVar(&f.imageRefs, "image-refs", "", "also write the image references printed on stdout to this file")
 	addRegistryFlags(fs, &f.registry)
+	f.cache.register(fs)
 }
 
 // delivery is where kiln build sends a finished build besides .kiln.
@@ -151,11 +153,21 @@ take as printed: REPO@DIGEST when pushed, else where the image is
 			if err != nil {
 				return err
 			}
+			rc, err := f.cache.newRegistryCache(d, f.registry)
+			if err != nil {
+				return err
+			}
+			if rc != nil && rc.lookup {
+				opt.Remote = rc
+			}
 			rep, wait := newReporter(stderr, f.quiet)
 			opt.Plan.Progress = rep
 			res, err := build.Build(cmd.Context(), opt)
 			if err == nil {
 				err = deliver(cmd.Context(), res, d, f.registry, opt.Plan.Env, rep)
+			}
+			if err == nil {
+				err = rc.record(cmd.Context(), res)
 			}
 			wait()
 			if err != nil {

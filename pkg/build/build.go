@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
@@ -43,6 +44,9 @@ type Options struct {
 	Compression layer.Compression
 	// KeepBuilds is how many builds .kiln keeps; 0 means 3.
 	KeepBuilds int
+	// Remote, if set, is where a build that .kiln does not have is looked
+	// up, by fingerprint, before anything is built (pkg/remotecache).
+	Remote RemoteCache
 }
 
 // Result says what was built.
@@ -56,6 +60,10 @@ type Result struct {
 	Fingerprint string `json:"fingerprint"`
 	// Reused is true when an identical earlier build was reused.
 	Reused bool `json:"reused"`
+	// Remote is true when that build was found with Options.Remote (in a
+	// registry): the images were not built here, and Build and Output
+	// are empty.
+	Remote bool `json:"remote,omitempty"`
 	// SourceDate is the time stamped on the images, and SourceDateFrom
 	// says where it came from.
 	SourceDate     string `json:"sourceDate"`
@@ -131,6 +139,8 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	}
 	defer os.RemoveAll(workDir)
 	opt.Plan.WorkDir = workDir
+	// No compiles ahead of time when the registry may have the build.
+	opt.Plan.NoEarlyBuild = opt.Remote != nil
 
 	// Compiles started speculatively while fingerprinting end with the
 	// build, whether it used them or not.
@@ -142,6 +152,11 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	}
 	defer pl.Close()
 	store := buildstore.Builds{Dir: pl.Project.StatePath()}
+	if opt.Remote != nil {
+		if res, err := b.fromRemote(ctx, opt.Remote, store, fp); res != nil || err != nil {
+			return res, err
+		}
+	}
 	waiting := func() { rep.Logf("waiting for another kiln build of %s to finish", pl.Project.Root) }
 	build := func(dir string) (*Result, error) {
 		res, err := b.build(ctx, buildstore.Layout(dir))
@@ -473,7 +488,13 @@ func (b *builder) fingerprint(ctx context.Context) (string, error) {
 		for _, p := range t.Platforms {
 			platforms = append(platforms, p.String())
 		}
-		fmt.Fprintf(h, "target %s %s %s\nplatforms %q\nenv %q\nlabels %q\nports %q\nuser %s\n", t.ImageName, t.ID(), t.Kind(), platforms, t.Env, sortedPairs(t.Labels), t.Ports, t.User)
+		// A directory (a Python project's ID) counts from the root, so
+		// that another checkout elsewhere has the same fingerprint.
+		id := t.ID()
+		if filepath.IsAbs(id) {
+			id = pl.Project.RelDir(id)
+		}
+		fmt.Fprintf(h, "target %s %s %s\nplatforms %q\nenv %q\nlabels %q\nports %q\nuser %s\n", t.ImageName, id, t.Kind(), platforms, t.Env, sortedPairs(t.Labels), t.Ports, t.User)
 		if t.Base != nil {
 			fmt.Fprintf(h, "base %s %s\n", t.Base.Name, t.Base.Digest)
 			for _, img := range t.Base.Images {

@@ -136,12 +136,24 @@ func main() { fmt.Println(lib.Hello(), dep.Version, version) }
 	}
 	seen := map[string]string{}
 	var last string
+	// Every build is also checked as a fresh machine sees it, with the
+	// registry as its cache: the same fingerprint, found exactly when
+	// the build here is reused.
+	fl := newFleet(t, strings.TrimPrefix(reg.URL, "http://")+"/app")
 	step := func(what string, o opts, wantNew bool) {
 		t.Helper()
+		freshFP, hit := fl.fresh(o)
 		res, err := run(t, o)
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
+		if freshFP != res.Fingerprint {
+			t.Errorf("%s: a fresh copy elsewhere has fingerprint %s, the build here %s", what, freshFP[:12], res.Fingerprint[:12])
+		}
+		if hit == wantNew {
+			t.Errorf("%s: a fresh copy found the build in the registry: %v, want %v", what, hit, !wantNew)
+		}
+		fl.record(res)
 		switch {
 		case wantNew && res.Reused:
 			t.Errorf("%s: reused build %s, want a new one", what, res.Fingerprint[:12])

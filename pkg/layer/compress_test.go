@@ -38,8 +38,8 @@ func BenchmarkCompression(b *testing.B) {
 		name string
 		new  func(io.Writer) io.WriteCloser
 	}{
-		{"kiln-gzip-level1-parallel", func(w io.Writer) io.WriteCloser { c, _, _ := compressor(w, Gzip); return c }},
-		{"kiln-zstd-default", func(w io.Writer) io.WriteCloser { c, _, _ := compressor(w, Zstd); return c }},
+		{"kiln-gzip-level1-parallel", func(w io.Writer) io.WriteCloser { c, _, _ := compressor(w, Gzip, ""); return c }},
+		{"kiln-zstd-default", func(w io.Writer) io.WriteCloser { c, _, _ := compressor(w, Zstd, ""); return c }},
 		{"stdlib-gzip-level1", func(w io.Writer) io.WriteCloser { c, _ := stdgzip.NewWriterLevel(w, stdgzip.BestSpeed); return c }},
 		{"stdlib-gzip-default", func(w io.Writer) io.WriteCloser { return stdgzip.NewWriter(w) }},
 	}
@@ -118,7 +118,7 @@ func TestGzipDeterministicAcrossConcurrency(t *testing.T) {
 		}
 	}
 	var kiln bytes.Buffer
-	w, _, _ := compressor(&kiln, Gzip)
+	w, _, _ := compressor(&kiln, Gzip, "")
 	w.Write(data)
 	w.Close()
 	if !bytes.Equal(kiln.Bytes(), outs[0]) {

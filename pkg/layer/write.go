@@ -62,10 +62,19 @@ type Options struct {
 	Compression Compression
 	// Progress, if set, is called with the number of content bytes written.
 	Progress func(n int64)
+	// Reuse, if set, is a directory that keeps the compressed blocks of
+	// the last gzip layer written with it, so that the blocks of the next
+	// one that are the same are not compressed again: for a program's
+	// binary, rebuilt after an edit. The bytes are the same either way.
+	Reuse string
 }
 
 // compressor wraps w in the chosen compression and names its media type.
-func compressor(w io.Writer, c Compression) (io.WriteCloser, types.MediaType, error) {
+func compressor(w io.Writer, c Compression, reuse string) (io.WriteCloser, types.MediaType, error) {
+	if c != Zstd && reuse != "" {
+		gw, err := newBlockGzip(w, reuse)
+		return gw, types.OCILayer, err
+	}
 	if c == Zstd {
 		// One encoder goroutine: the output then depends only on the input.
 		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
@@ -89,7 +98,7 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		return nil, err
 	}
 	defer w.Abort()
-	gz, mediaType, err := compressor(w, opt.Compression)
+	gz, mediaType, err := compressor(w, opt.Compression, opt.Reuse)
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,9 @@ type Options struct {
 	// touch none of them, the source date is HEAD's commit time (see
 	// project.Source.AtCommit).
 	Read []string
+	// NoEarlyBuild keeps targets from building while they are
+	// fingerprinted (runtime.Config.NoEarlyBuild).
+	NoEarlyBuild bool
 }
 
 // Plan is a build, settled.
@@ -246,6 +249,9 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 			Platforms: t.Platforms,
 			WorkDir:   opt.WorkDir,
 			Hashes:    proj.Hashes,
+			// A build that may come from the registry cache starts no
+			// compile early.
+			NoEarlyBuild: opt.NoEarlyBuild,
 		})
 		step.Done(err)
 		if err != nil {

@@ -103,6 +103,10 @@ type Config struct {
 	WorkDir string
 	// Hashes remembers file hashes between builds.
 	Hashes *hashcache.Cache
+	// NoEarlyBuild asks Fingerprint not to start building ahead of Build
+	// (a compile while go list runs): set when a cache outside the
+	// project (a registry) may make the build unnecessary.
+	NoEarlyBuild bool
 }
 
 // Contribution is what a target adds to one platform's image.

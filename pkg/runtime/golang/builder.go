@@ -43,6 +43,12 @@ type Options struct {
 	// unchanged program is fingerprinted without running go list; ""
 	// keeps none.
 	StateDir string
+	// NoEarlyBuild keeps Fingerprint from starting go build before
+	// Build asks for it.
+	NoEarlyBuild bool
+	// BlockDir keeps the compressed blocks of the last binary layer of
+	// each program and platform (layer.Options.Reuse); "" keeps none.
+	BlockDir string
 }
 
 // Builder compiles one main package, or a function with the main package
@@ -118,6 +124,13 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 		c.binary, c.err = b.goBuild(ctx, p)
 	}()
 	return c
+}
+
+// startEarly starts go build for p ahead of Build, unless told not to.
+func (b *Builder) startEarly(ctx context.Context, p v1.Platform) {
+	if !b.opt.NoEarlyBuild {
+		b.startCompile(ctx, p)
+	}
 }
 
 func (b *Builder) goBuild(ctx context.Context, p v1.Platform) (string, error) {
@@ -208,6 +221,12 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	if err := t.AddFile(bin, out, 0o755); err != nil {
 		return nil, err
 	}
+	if b.opt.BlockDir != "" {
+		// After an edit most of the binary is unchanged: its blocks are
+		// not compressed again.
+		slot := sha256.Sum256([]byte(b.pkg.ImportPath + "\x00" + platform.String(p)))
+		opt.Reuse = filepath.Join(b.opt.BlockDir, fmt.Sprintf("%x", slot[:8]))
+	}
 	l, err := layer.Write(ctx, store, t, opt)
 	if err != nil {
 		return nil, err
@@ -240,8 +259,12 @@ func (e *CompileError) Error() string {
 
 func (e *CompileError) Unwrap() error { return e.Err }
 
-// unfingerprinted are Go variables that cannot change a build's output.
-var unfingerprinted = []string{"GOBIN", "GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "GOINSECURE", "GOENV", "GOTMPDIR", "GOTELEMETRY", "GOTELEMETRYDIR", "GODEBUG"}
+// unfingerprinted are Go variables that cannot change a build's output:
+// where things are kept on this machine (the fingerprint must be the same
+// on a fresh machine, for the registry cache), how modules are fetched,
+// and settings of the go command's own process. GOROOT and GOTOOLCHAIN
+// pick the toolchain, whose version (GOVERSION) is fingerprinted instead.
+var unfingerprinted = []string{"GOBIN", "GOCACHE", "GOCACHEPROG", "GOMODCACHE", "GOPATH", "GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GONOSUMCHECK", "GOSUMDB", "GOINSECURE", "GOAUTH", "GOVCS", "GOENV", "GOTMPDIR", "GOTELEMETRY", "GOTELEMETRYDIR", "GODEBUG", "GOROOT", "GOTOOLCHAIN", "GOCOVERDIR", "GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GOTRACEBACK"}
 
 // Fingerprint writes the inputs of a build for p: the Go version, the
 // build environment and flags, go.mod, go.sum and go.work, and for every
@@ -290,11 +313,11 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 	}
 	key := sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs(), lastOfEach(goVars), modSums, wrapSum)))
 	if rec := b.loadDeps(key); rec != nil {
-		text, changed, ok := rec.refresh(b.opt.Hashes)
+		text, changed, ok := rec.refresh(b.opt.Hashes, false)
 		if ok {
 			if changed {
 				// The program will most likely be built: start now.
-				b.startCompile(ctx, p)
+				b.startEarly(ctx, p)
 			}
 			_, err = io.WriteString(w, text)
 			return err
@@ -302,12 +325,12 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 	}
 	// Something changed that may change the dependencies: the compiler
 	// starts now, while go list runs.
-	b.startCompile(ctx, p)
+	b.startEarly(ctx, p)
 	rec, err := b.listDeps(ctx, p, ge)
 	if err != nil {
 		return err
 	}
-	text, _, ok := rec.refresh(b.opt.Hashes)
+	text, _, ok := rec.refresh(b.opt.Hashes, true)
 	if !ok {
 		return fmt.Errorf("the sources of %s changed while kiln read them; build again", b.pkg.ImportPath)
 	}

@@ -73,14 +73,17 @@ type depLine struct {
 // refresh returns the fingerprint text for the files as they are now.
 // changed says whether any file changed since it was recorded; ok is false
 // when a change may have changed the dependencies, and go list must run.
-func (d *deps) refresh(hashes *hashcache.Cache) (text string, changed, ok bool) {
+// justListed says go list has just made d: files its build constraints
+// leave out are then not checked, as a file too recent for the hash
+// cache to remember (a fresh checkout's) always looks changed.
+func (d *deps) refresh(hashes *hashcache.Cache, justListed bool) (text string, changed, ok bool) {
 	for dir, mtime := range d.Dirs {
 		if hashcache.DirMtime(dir) != mtime {
 			return "", true, false
 		}
 	}
 	for _, f := range d.Ignored {
-		if !hashes.Unchanged(f) {
+		if !justListed && !hashes.Unchanged(f) {
 			if sum, err := hashes.SumUnread(f); err != nil || sum != d.IgnoredSums[f] {
 				return "", true, false
 			}
@@ -161,7 +164,7 @@ func (b *Builder) saveDeps(key [32]byte, d *deps) {
 	if b.opt.StateDir == "" {
 		return
 	}
-	if _, changed, ok := d.refresh(b.opt.Hashes); changed || !ok {
+	if _, changed, ok := d.refresh(b.opt.Hashes, false); changed || !ok {
 		return
 	}
 	for _, mtime := range d.Dirs {

@@ -83,6 +83,9 @@ func (t *target) Configure(_ context.Context, c runtime.Config) error {
 		WorkDir:  c.WorkDir,
 		Hashes:   c.Hashes,
 		StateDir: filepath.Join(c.Project.StatePath(), "deps"),
+
+		NoEarlyBuild: c.NoEarlyBuild,
+		BlockDir:     filepath.Join(c.Project.StatePath(), "blocks"),
 	})
 	return nil
 }

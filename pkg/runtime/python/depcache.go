@@ -149,10 +149,16 @@ func (b *Builder) findLinksListing(w io.Writer) {
 		if err != nil {
 			continue
 		}
+		// By content, not by path or time: the fingerprint must be the
+		// same on another machine with the same wheels.
 		for _, e := range entries {
-			if fi, err := e.Info(); err == nil {
-				b.opt.Hashes.Note(filepath.Join(dir, e.Name()))
-				fmt.Fprintf(w, "find-links %s %s %d %d\n", dir, e.Name(), fi.Size(), fi.ModTime().UnixNano())
+			if !e.Type().IsRegular() {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			b.opt.Hashes.Note(p)
+			if sum, err := b.opt.Hashes.Sum(p); err == nil {
+				fmt.Fprintf(w, "find-links %s %s\n", e.Name(), sum)
 			}
 		}
 	}
