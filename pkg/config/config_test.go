@@ -476,8 +476,8 @@ func TestUnknownNestedKey(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `kiln.yaml:2: unknown key "versoin" under python: (known keys: version, libc, module)`) {
 		t.Errorf("python.versoin: %v", err)
 	}
-	_, err = Parse("kiln.yaml", []byte("targets:\n  cmd/api:\n    base: x\n"))
-	if err == nil || !strings.Contains(err.Error(), `unknown key "base" under a target (known keys: kind, name, env,`) {
-		t.Errorf("targets.cmd/api.base: %v", err)
+	_, err = Parse("kiln.yaml", []byte("targets:\n  cmd/api:\n    platforms: [linux/amd64]\n"))
+	if err == nil || !strings.Contains(err.Error(), `unknown key "platforms" under a target (known keys: kind, name, env,`) {
+		t.Errorf("targets.cmd/api.platforms: %v", err)
 	}
 }

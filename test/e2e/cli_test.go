@@ -115,7 +115,7 @@ func TestBadInput(t *testing.T) {
 		{"function with a wrong signature", func(t *testing.T, dir string) ([]string, []string) {
 			writeFile(t, filepath.Join(dir, "fn", "fn.go"), "package fn\n\nimport \"net/http\"\n\nfunc Handle(w http.ResponseWriter) {}\n")
 			return []string{"build", "./fn"}, nil
-		}, 1, []string{"./fn is not a main package or a function", "fn.go:5: Handle is func(w http.ResponseWriter), want func Handle(http.ResponseWriter, *http.Request)", "func New() T"}},
+		}, 1, []string{"./fn is not a main package or a function", "fn.go:5: Handle is func(w http.ResponseWriter), want one of the Handle signatures listed below", "\tfunc Handle(http.ResponseWriter, *http.Request)\n", "func New() T"}},
 		{"main package declared a function", func(t *testing.T, dir string) ([]string, []string) {
 			writeFile(t, filepath.Join(dir, "kiln.yaml"), "kind: function\n")
 			return []string{"build"}, nil
