@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kiln-build/kiln/pkg/atomicfile"
 	"github.com/kiln-build/kiln/pkg/layout"
@@ -46,6 +48,9 @@ const (
 // (an untracked .kiln would make the work tree look modified and so change
 // the source date).
 func (b Builds) Init() error {
+	if err := Check(b.Dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(b.Dir, buildsDir), 0o755); err != nil {
 		return err
 	}
@@ -58,6 +63,9 @@ func (b Builds) Init() error {
 
 // WithLock runs fn holding the store's lock.
 func (b Builds) WithLock(ctx context.Context, fn func() error) error {
+	if err := Check(b.Dir); err != nil {
+		return err
+	}
 	release, err := lock.Lock(ctx, b.Dir, nil)
 	if err != nil {
 		return err
@@ -81,6 +89,9 @@ func Layout(dir string) layout.Layout { return layout.Layout{Root: filepath.Join
 // lock throughout, waiting (and calling waiting once) while another
 // process holds it, and calls underLock, if set, before releasing it.
 func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting func(), build func(dir string) (R, error), underLock func() error) (rec R, dir string, reused bool, err error) {
+	if err := Check(b.Dir); err != nil {
+		return rec, "", false, err
+	}
 	release, err := lock.Lock(ctx, b.Dir, waiting)
 	if err != nil {
 		return rec, "", false, err
@@ -96,6 +107,13 @@ func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting fu
 	if ok, err := b.Load(fp, &rec); err != nil || ok {
 		if err == nil {
 			err = b.SetLast(fp)
+		}
+		if err == nil {
+			// Reused is used: Prune ranks builds by their last use, so
+			// the build whose reference is about to be printed is the
+			// newest.
+			now := time.Now()
+			err = os.Chtimes(filepath.Join(b.Path(fp), ResultFile), now, now)
 		}
 		return rec, b.Path(fp), ok, err
 	}
@@ -190,9 +208,17 @@ func (b Builds) Last() string {
 	return filepath.Base(target)
 }
 
+// Recent is how long a build stays in the store after it was last built
+// or reused, whatever keep says: long enough for the reference that build
+// printed to be used, even while concurrent builds of the project prune.
+const Recent = 2 * time.Minute
+
 // Prune removes the folders of interrupted builds and all but the keep
-// newest complete builds; the one "last" points at is always kept. Call it
-// only while holding the lock on Dir.
+// most recently used complete builds (built or reused: a reuse counts as
+// a use); the one "last" points at and those used in the last Recent are
+// always kept. Entries that are symbolic links are removed (the link
+// only, never what it points at). Call it only while holding the lock on
+// Dir.
 func (b Builds) Prune(keep int) error {
 	dir := filepath.Join(b.Dir, buildsDir)
 	entries, err := os.ReadDir(dir)
@@ -208,6 +234,14 @@ func (b Builds) Prune(keep int) error {
 	lastFound := false
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 || !e.IsDir() {
+			// Not a folder kiln made: remove the entry itself (os.Remove
+			// never follows a link).
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			continue
+		}
 		if strings.HasPrefix(e.Name(), tmpBuild) {
 			if err := os.RemoveAll(p); err != nil {
 				return err
@@ -232,8 +266,9 @@ func (b Builds) Prune(keep int) error {
 	if keep > 0 && lastFound {
 		keep-- // "last" counts among those kept
 	}
+	recent := time.Now().Add(-Recent).UnixNano()
 	for i, c := range complete {
-		if i >= keep {
+		if i >= keep && c.mod < recent {
 			if err := os.RemoveAll(filepath.Join(dir, c.name)); err != nil {
 				return err
 			}
