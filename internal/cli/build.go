@@ -87,6 +87,9 @@ func (f *buildFlags) options(args []string) (build.Options, delivery, error) {
 			return opt, d, usageError{fmt.Errorf("--push: %w", err)}
 		}
 	}
+	if err := registry.ValidateTags(f.tags); err != nil {
+		return opt, d, usageError{fmt.Errorf("--tag: %w", err)}
+	}
 	d.push, d.tags, d.load = f.push, f.tags, f.load
 	return opt, d, nil
 }

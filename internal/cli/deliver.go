@@ -139,6 +139,8 @@ func withFlagHint(err error) error {
 		return fmt.Errorf("%w: choose another --port, or leave --port out to use a free one", err)
 	case errors.Is(err, registry.ErrPlainHTTP):
 		return fmt.Errorf("%w: add --insecure-registry if you trust it", err)
+	case errors.As(err, new(*registry.TagError)):
+		return fmt.Errorf("--tag: %w", err)
 	case errors.As(err, new(*registry.TimeoutError)):
 		return fmt.Errorf("%w; --registry-timeout raises the limit", err)
 	case errors.Is(err, scaffold.ErrNotEmpty):
