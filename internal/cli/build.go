@@ -53,6 +53,7 @@ type delivery struct {
 	push   string // repository, "" for none
 	tags   []string
 	load   bool
+	stream io.Writer // receives the archive of --output tar:- or oci-archive:-
 }
 
 // options parses the flags: what to build (with args) and where to
@@ -108,6 +109,12 @@ func parseOutput(s string) (output, error) {
 	if !ok || p == "" || (kind != "oci" && kind != "tar" && kind != "oci-archive") {
 		return output{}, fmt.Errorf("--output %q is not supported: use oci:DIR (an OCI image layout), tar:FILE (for docker load and podman load) or oci-archive:FILE", s)
 	}
+	if p == "-" {
+		if kind == "oci" {
+			return output{}, fmt.Errorf("--output oci:- cannot go to standard output: an OCI layout is a directory; use oci-archive:- or tar:- for a stream")
+		}
+		return output{kind: kind, path: p}, nil
+	}
 	abs, err := filepath.Abs(p)
 	if err != nil {
 		return output{}, err
@@ -133,7 +140,11 @@ the newest build); an unchanged project reuses its previous build.
 --output, --push and --load then deliver them.
 
 stdout gets one line per image: REPO@DIGEST when pushed, else
-REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,
+REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.
+With --output tar:- or oci-archive:- the archive goes to stdout, and the
+lines (or --json) go to stderr instead (and to --image-refs if set).
+An archive is written into a FIFO or device by streaming, and replaces a
+regular file atomically.`,
 		Example: `  kiln build
   kiln build --output oci:./out ./cmd/server
   kiln build --platform linux/amd64,linux/arm64,linux/arm/v7 ./...
@@ -148,6 +159,11 @@ REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,
 			rep, wait := newReporter(stderr, f.quiet)
 			opt.Plan.Progress = rep
 			res, err := build.Build(cmd.Context(), opt)
+			out := stdout
+			if d.output.path == "-" {
+				// stdout carries the archive and nothing else.
+				d.stream, out = stdout, stderr
+			}
 			if err == nil {
 				err = deliver(cmd.Context(), res, d, f.registry, opt.Plan.Env, rep)
 			}
@@ -155,7 +171,7 @@ REFERENCE@DIGEST (e.g. oci:DIR:NAME@sha256:...); progress goes to stderr.`,
 			if err != nil {
 				return withFlagHint(err)
 			}
-			return printResult(stdout, res, f.asJSON, f.imageRefs)
+			return printResult(out, res, f.asJSON, f.imageRefs)
 		},
 	}
 	f.register(cmd.Flags())

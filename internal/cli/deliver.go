@@ -33,9 +33,9 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 	case "oci":
 		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep})
 	case "oci-archive":
-		pubs = append(pubs, publish.OCIArchive{File: d.output.path})
+		pubs = append(pubs, publish.OCIArchive{File: d.output.path, Stream: d.stream})
 	case "tar":
-		pubs = append(pubs, publish.DockerArchive{File: d.output.path, Tag: tag})
+		pubs = append(pubs, publish.DockerArchive{File: d.output.path, Tag: tag, Stream: d.stream})
 	}
 	if d.push != "" {
 		pr, err := pushPublisher(res, d.push, d.tags, reg, rep)
@@ -133,7 +133,7 @@ func withFlagHint(err error) error {
 		return fmt.Errorf("--platform all: %w: set --base, or base: in kiln.yaml", err)
 	case errors.As(err, &single):
 		return fmt.Errorf("%w (--platform %s)", err, single.Platform.String())
-	case errors.Is(err, layout.ErrNotLayout):
+	case errors.Is(err, layout.ErrNotLayout), errors.Is(err, publish.ErrDirectory):
 		return fmt.Errorf("--output: %w", err)
 	case errors.Is(err, run.ErrPortInUse):
 		return fmt.Errorf("%w: choose another --port, or leave --port out to use a free one", err)
