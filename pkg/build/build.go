@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -254,11 +255,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 		if err != nil {
 			return nil, err
 		}
-		var from []blob.Store
-		if pl.Resolver != nil {
-			from = append(from, pl.Resolver.Cache.Blobs())
-		}
-		if err := lay.Write(artifact, from...); err != nil {
+		if err := b.write(ctx, lay, artifact); err != nil {
 			return nil, err
 		}
 		d, err := layout.Descriptor(artifact, t.ImageName)
@@ -273,6 +270,28 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 		return nil, err
 	}
 	return res, nil
+}
+
+// write stores artifact's blobs in lay, copying the base's layers from the
+// cache; a cached layer found damaged as it is copied (the copy is hashed)
+// is fetched again, once, and the write retried.
+func (b *builder) write(ctx context.Context, lay layout.Layout, artifact layout.Artifact) error {
+	pl := b.plan
+	if pl.Resolver == nil {
+		return lay.Write(artifact)
+	}
+	err := lay.Write(artifact, pl.Resolver.Cache.Blobs())
+	var ce *blob.CorruptError
+	if errors.As(err, &ce) && pl.Base != nil {
+		ok, ferr := pl.Resolver.Refetch(ctx, pl.Base.Images, ce.Digest)
+		if ferr != nil {
+			return ferr
+		}
+		if ok {
+			err = lay.Write(artifact, pl.Resolver.Cache.Blobs())
+		}
+	}
+	return err
 }
 
 // buildTarget builds one program for every platform, concurrently but no

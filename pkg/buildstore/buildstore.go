@@ -208,15 +208,11 @@ func (b Builds) Last() string {
 	return filepath.Base(target)
 }
 
-// Recent is how long a build stays in the store after it was last built
-// or reused, whatever keep says: long enough for the reference that build
-// printed to be used, even while concurrent builds of the project prune.
-const Recent = 2 * time.Minute
-
 // Prune removes the folders of interrupted builds and all but the keep
 // most recently used complete builds (built or reused: a reuse counts as
-// a use); the one "last" points at and those used in the last Recent are
-// always kept. Entries that are symbolic links are removed (the link
+// a use, so the reference a build printed stays valid at least until the
+// next build of the project, even a concurrent one, when keep is 2 or
+// more); the one "last" points at is always kept. Entries that are symbolic links are removed (the link
 // only, never what it points at). Call it only while holding the lock on
 // Dir.
 func (b Builds) Prune(keep int) error {
@@ -266,9 +262,8 @@ func (b Builds) Prune(keep int) error {
 	if keep > 0 && lastFound {
 		keep-- // "last" counts among those kept
 	}
-	recent := time.Now().Add(-Recent).UnixNano()
 	for i, c := range complete {
-		if i >= keep && c.mod < recent {
+		if i >= keep {
 			if err := os.RemoveAll(filepath.Join(dir, c.name)); err != nil {
 				return err
 			}

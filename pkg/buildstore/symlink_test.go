@@ -35,7 +35,7 @@ func victim(t *testing.T) (string, func()) {
 
 func buildOnce(t *testing.T, b Builds, fp string) error {
 	t.Helper()
-	_, _, _, err := Build(context.Background(), b, fp, 1, nil, func(dir string) (result, error) {
+	_, _, _, err := Build(context.Background(), b, fp, 2, nil, func(dir string) (result, error) {
 		testutil.WriteFile(t, filepath.Join(dir, "oci", "oci-layout"), layout.LayoutFile)
 		return result{Fingerprint: fp}, nil
 	}, nil)
@@ -90,8 +90,8 @@ func TestSymlinksNeverFollowedOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		unchanged()
-		if got := testutil.Ls(t, filepath.Join(b.Dir, buildsDir)); !slices.Equal(got, []string{"new"}) {
-			t.Errorf("builds/ holds %q after a prune keeping 1, want the new build only (links removed, not followed)", got)
+		if got := testutil.Ls(t, filepath.Join(b.Dir, buildsDir)); !slices.Equal(got, []string{"new", "old"}) {
+			t.Errorf("builds/ holds %q after a prune keeping 2, want the two builds only (links removed, not followed)", got)
 		}
 	})
 
@@ -108,8 +108,7 @@ func TestSymlinksNeverFollowedOut(t *testing.T) {
 
 // TestPruneKeepsReusedBuild: a reused build counts as the newest, so a
 // concurrent build's prune does not delete the build whose reference the
-// other build just printed; builds used in the last Recent stay whatever
-// keep says.
+// other build just printed.
 func TestPruneKeepsReusedBuild(t *testing.T) {
 	b := Builds{Dir: filepath.Join(t.TempDir(), ".kiln")}
 	for i, fp := range []string{"a", "b", "c"} {
@@ -124,9 +123,9 @@ func TestPruneKeepsReusedBuild(t *testing.T) {
 	}
 	got := testutil.Ls(t, filepath.Join(b.Dir, buildsDir))
 	if !slices.Contains(got, "a") {
-		t.Errorf("builds after reusing a and building d with keep 1: %q; the reused build a, whose reference was just printed, was pruned", got)
+		t.Errorf("builds after reusing a and building d with keep 2: %q; the reused build a, whose reference was just printed, was pruned", got)
 	}
 	if slices.Contains(got, "b") || slices.Contains(got, "c") {
-		t.Errorf("builds after a prune keeping 1: %q; b and c, unused for an hour, should be gone", got)
+		t.Errorf("builds after a prune keeping 2: %q; b and c, unused for an hour, should be gone", got)
 	}
 }

@@ -424,7 +424,7 @@ func (p *Plan) settlePlatforms(ctx context.Context, opt Options, ref string) err
 		return fmt.Errorf("base image cache %s: %w", cache.Dir, err)
 	}
 	p.release = release
-	p.Resolver = &base.Resolver{Cache: cache, Registry: opt.Registry}
+	p.Resolver = &base.Resolver{Cache: cache, Registry: opt.Registry, Logf: opt.Progress.Logf}
 	step := opt.Progress.Start("resolving base "+ref, 0)
 	b, err := p.Resolver.Resolve(ctx, ref, want)
 	var single *base.SingleImageError
