@@ -137,7 +137,13 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := buildstore.Builds{Dir: pl.Project.StatePath()}
+	store := buildstore.Builds{Dir: pl.Project.StatePath(), Logf: rep.Logf, Verify: func(dir string) error {
+		var r Result
+		if _, err := buildstore.LoadDir(dir, &r); err != nil {
+			return err
+		}
+		return r.open(dir)
+	}}
 	waiting := func() { rep.Logf("waiting for another kiln build of %s to finish", pl.Project.Root) }
 	build := func(dir string) (*Result, error) {
 		res, err := b.build(ctx, buildstore.Layout(dir))
@@ -182,6 +188,9 @@ func (r *Result) open(dir string) error {
 		}
 		if d.Digest.String() != img.Digest {
 			return fmt.Errorf("build %s: image %s is %s in its layout, but %s in its record; build again", dir, img.Name, d.Digest, img.Digest)
+		}
+		if err := lay.Verify(a); err != nil {
+			return fmt.Errorf("build %s: image %s: %w; build again", dir, img.Name, err)
 		}
 		img.Artifact = a
 	}

@@ -35,6 +35,17 @@ import (
 //	  last -> builds/<fingerprint>
 type Builds struct {
 	Dir string
+	// Verify, if set, checks a stored build before it is reused; a build
+	// it rejects is built again.
+	Verify func(dir string) error
+	// Logf, if set, is told when a damaged build is built again.
+	Logf func(format string, args ...any)
+}
+
+func (b Builds) logf(format string, args ...any) {
+	if b.Logf != nil {
+		b.Logf(format, args...)
+	}
 }
 
 const (
@@ -104,18 +115,27 @@ func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting fu
 			}
 		}
 	}()
-	if ok, err := b.Load(fp, &rec); err != nil || ok {
-		if err == nil {
-			err = b.SetLast(fp)
+	ok, err := b.Load(fp, &rec)
+	if err == nil && ok && b.Verify != nil {
+		err = b.Verify(b.Path(fp))
+	}
+	if err != nil {
+		// A damaged build is not reused: it is built again, under the
+		// same name, and Commit replaces it.
+		b.logf("build %s is damaged (%v); building it again", fp[:min(12, len(fp))], err)
+		ok = false
+	}
+	if ok {
+		if err := b.SetLast(fp); err != nil {
+			return rec, "", false, err
 		}
-		if err == nil {
-			// Reused is used: Prune ranks builds by their last use, so
-			// the build whose reference is about to be printed is the
-			// newest.
-			now := time.Now()
-			err = os.Chtimes(filepath.Join(b.Path(fp), ResultFile), now, now)
+		// Reused is used: Prune ranks builds by their last use, so the
+		// build whose reference is about to be printed is the newest.
+		now := time.Now()
+		if err := os.Chtimes(filepath.Join(b.Path(fp), ResultFile), now, now); err != nil {
+			return rec, "", false, err
 		}
-		return rec, b.Path(fp), ok, err
+		return rec, b.Path(fp), true, nil
 	}
 	tmp, err := b.Begin()
 	if err != nil {
