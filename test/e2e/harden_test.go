@@ -150,3 +150,32 @@ func tarNames(t *testing.T, data []byte) []string {
 		names = append(names, h.Name)
 	}
 }
+
+// TestCorruptOutputDoesNotSpread: output layouts shared their blobs with
+// .kiln by hard link, so a byte flipped in an output's layer corrupted
+// .kiln/last too, and the next --output was invalid (exit 0).
+func TestCorruptOutputDoesNotSpread(t *testing.T) {
+	dir := example(t)
+	out, out2 := filepath.Join(tempDir(t), "out"), filepath.Join(tempDir(t), "out2")
+	mustKiln(t, dir, "build", "-q", "--output", "oci:"+out)
+	blobs := filepath.Join(out, "blobs", "sha256")
+	var biggest string
+	var size int64
+	for _, n := range testutil.Ls(t, blobs) {
+		if fi, err := os.Stat(filepath.Join(blobs, n)); err == nil && fi.Size() > size {
+			biggest, size = filepath.Join(blobs, n), fi.Size()
+		}
+	}
+	f, err := os.OpenFile(biggest, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	f.ReadAt(b, size/2)
+	b[0] ^= 0xff
+	f.WriteAt(b, size/2)
+	f.Close()
+	mustKiln(t, dir, "build", "-q", "--output", "oci:"+out2)
+	validateLayout(t, filepath.Join(dir, ".kiln", "last", "oci"))
+	validateLayout(t, out2)
+}
