@@ -194,23 +194,8 @@ type Blob struct {
 func Walk(a Artifact, fn func(Blob) error) error {
 	switch a := a.(type) {
 	case v1.ImageIndex:
-		im, err := a.IndexManifest()
-		if err != nil {
+		if err := eachChild(a, func(c Artifact) error { return Walk(c, fn) }); err != nil {
 			return err
-		}
-		for _, d := range im.Manifests {
-			var child Artifact
-			if d.MediaType.IsIndex() {
-				child, err = a.ImageIndex(d.Digest)
-			} else {
-				child, err = a.Image(d.Digest)
-			}
-			if err != nil {
-				return err
-			}
-			if err := Walk(child, fn); err != nil {
-				return err
-			}
 		}
 	case v1.Image:
 		layers, err := a.Layers()
@@ -307,23 +292,8 @@ func (l Layout) Verify(a Artifact) error {
 	}
 	switch a := a.(type) {
 	case v1.ImageIndex:
-		im, err := a.IndexManifest()
-		if err != nil {
+		if err := eachChild(a, l.Verify); err != nil {
 			return err
-		}
-		for _, d := range im.Manifests {
-			var child Artifact
-			if d.MediaType.IsIndex() {
-				child, err = a.ImageIndex(d.Digest)
-			} else {
-				child, err = a.Image(d.Digest)
-			}
-			if err != nil {
-				return err
-			}
-			if err := l.Verify(child); err != nil {
-				return err
-			}
 		}
 	case v1.Image:
 		m, err := a.Manifest()
@@ -341,6 +311,29 @@ func (l Layout) Verify(a Artifact) error {
 			if !l.Blobs().Has(d.Digest, d.Size) {
 				return fmt.Errorf("layer %s is missing or not %d bytes long", d.Digest, d.Size)
 			}
+		}
+	}
+	return nil
+}
+
+// eachChild calls fn for each image or index an index lists.
+func eachChild(a v1.ImageIndex, fn func(Artifact) error) error {
+	im, err := a.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range im.Manifests {
+		var child Artifact
+		if d.MediaType.IsIndex() {
+			child, err = a.ImageIndex(d.Digest)
+		} else {
+			child, err = a.Image(d.Digest)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(child); err != nil {
+			return err
 		}
 	}
 	return nil
