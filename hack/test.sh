@@ -27,6 +27,14 @@ go vet ./...
 echo "== tests"
 KILN_E2E=1 go test -count=1 -timeout 60m ./...
 
+echo "== fuzzing (each parser of untrusted input for FUZZTIME, default 10s)"
+if FUZZTIME=${FUZZTIME:-10s} bash hack/fuzz.sh; then
+	echo "fuzz: every target ran ${FUZZTIME:-10s} without a failure"
+else
+	echo "fuzz: a target failed; its input is saved under the package's testdata/fuzz/" >&2
+	exit 1
+fi
+
 echo "== benchmark figures (printed, not asserted; see docs/performance.md)"
 go test -run '^$' -bench Compression -benchtime 3x ./pkg/layer
 BENCHTIME=1x bash bench/bigdata.sh

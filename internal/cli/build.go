@@ -61,6 +61,7 @@ type delivery struct {
 	// lets push be a Docker Hub name without its host.
 	naming, defaultNaming string
 	dockerHub             bool
+	stream                io.Writer // receives the archive of --output tar:- or oci-archive:-
 }
 
 // options parses the flags: what to build (with args) and where to
@@ -95,6 +96,9 @@ func (f *buildFlags) options(args []string) (build.Options, delivery, error) {
 	if err := f.ko.delivery(&d, f.push, f.registry, os.Getenv); err != nil {
 		return opt, d, err
 	}
+	if err := registry.ValidateTags(f.tags); err != nil {
+		return opt, d, usageError{fmt.Errorf("--tag: %w", err)}
+	}
 	return opt, d, nil
 }
 
@@ -111,6 +115,12 @@ func parseOutput(s string) (output, error) {
 	kind, p, ok := strings.Cut(s, ":")
 	if !ok || p == "" || (kind != "oci" && kind != "tar" && kind != "oci-archive") {
 		return output{}, fmt.Errorf("--output %q is not supported: use oci:DIR (an OCI image layout), tar:FILE (for docker load and podman load) or oci-archive:FILE", s)
+	}
+	if p == "-" {
+		if kind == "oci" {
+			return output{}, fmt.Errorf("--output oci:- cannot go to standard output: an OCI layout is a directory; use oci-archive:- or tar:- for a stream")
+		}
+		return output{kind: kind, path: p}, nil
 	}
 	abs, err := filepath.Abs(p)
 	if err != nil {
@@ -141,7 +151,11 @@ the newest build); an unchanged project reuses its previous build.
 stdout gets one line per image, a reference that skopeo, podman and crane
 take as printed: REPO@DIGEST when pushed, else where the image is
 (oci:DIR:NAME, docker-archive:FILE:NAME:TAG, oci-archive:FILE:NAME);
---json has it as "ref", with the digest. Progress goes to stderr.`,
+--json has it as "ref", with the digest. Progress goes to stderr.
+With --output tar:- or oci-archive:- the archive goes to stdout, and the
+lines (or --json) go to stderr instead (and to --image-refs if set).
+An archive is written into a FIFO or device by streaming, and replaces a
+regular file atomically.`,
 		Example: `  kiln build
   kiln build --output oci:./out ./cmd/server
   kiln build --platform linux/amd64,linux/arm64,linux/arm/v7 ./...
@@ -163,6 +177,11 @@ take as printed: REPO@DIGEST when pushed, else where the image is
 			rep, wait := newReporter(stderr, f.quiet)
 			opt.Plan.Progress = rep
 			res, err := build.Build(cmd.Context(), opt)
+			out := stdout
+			if d.output.path == "-" {
+				// stdout carries the archive and nothing else.
+				d.stream, out = stdout, stderr
+			}
 			if err == nil {
 				err = deliver(cmd.Context(), res, d, f.registry, opt.Plan.Env, rep)
 			}
@@ -173,7 +192,7 @@ take as printed: REPO@DIGEST when pushed, else where the image is
 			if err != nil {
 				return withFlagHint(err)
 			}
-			return printResult(stdout, res, f.asJSON, f.imageRefs)
+			return printResult(out, res, f.asJSON, f.imageRefs)
 		},
 	}
 	f.register(cmd.Flags())

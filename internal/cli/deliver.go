@@ -35,9 +35,9 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 	case "oci":
 		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep, Tags: d.tags})
 	case "oci-archive":
-		pubs = append(pubs, publish.OCIArchive{File: d.output.path})
+		pubs = append(pubs, publish.OCIArchive{File: d.output.path, Stream: d.stream})
 	case "tar":
-		pubs = append(pubs, publish.DockerArchive{File: d.output.path, Tag: tag})
+		pubs = append(pubs, publish.DockerArchive{File: d.output.path, Tag: tag, Stream: d.stream})
 	}
 	if d.push != "" {
 		pr, err := pushPublisher(res, publish.Registry{Repo: d.push, Tags: d.tags, Namer: namer(cmp.Or(d.naming, res.Naming, d.defaultNaming)), DockerHub: d.dockerHub, Options: reg, Progress: rep})
@@ -148,12 +148,14 @@ func withFlagHint(err error) error {
 		return fmt.Errorf("--platform all: %w: set --base, or base: in kiln.yaml", err)
 	case errors.As(err, &single):
 		return fmt.Errorf("%w (--platform %s)", err, single.Platform.String())
-	case errors.Is(err, layout.ErrNotLayout):
+	case errors.Is(err, layout.ErrNotLayout), errors.Is(err, publish.ErrDirectory):
 		return fmt.Errorf("--output: %w", err)
 	case errors.Is(err, run.ErrPortInUse):
 		return fmt.Errorf("%w: choose another --port, or leave --port out to use a free one", err)
 	case errors.Is(err, registry.ErrPlainHTTP):
 		return fmt.Errorf("%w: add --insecure-registry if you trust it", err)
+	case errors.As(err, new(*registry.TagError)):
+		return fmt.Errorf("--tag: %w", err)
 	case errors.As(err, new(*registry.TimeoutError)):
 		return fmt.Errorf("%w; --registry-timeout raises the limit", err)
 	case errors.Is(err, scaffold.ErrNotEmpty):

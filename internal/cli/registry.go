@@ -49,6 +49,9 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
   kiln push .kiln/builds/3f2c... --repo ghcr.io/org/app -t v1`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := registry.ValidateTags(tags); err != nil {
+				return usageError{fmt.Errorf("--tag: %w", err)}
+			}
 			dir := "."
 			if len(args) == 1 {
 				dir = args[0]

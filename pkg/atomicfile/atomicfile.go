@@ -15,7 +15,9 @@
 //     the directory entry naming it have been synced.
 //   - On any failure the target is left as it was and the temporary file
 //     is removed. Only a process killed mid-write leaves one behind, under
-//     the ".tmp-" prefix, for its owner to clean up.
+//     the ".tmp-" prefix; CleanStale removes those of a target (a writer
+//     holds an flock on its temporary file, so a live writer's is never
+//     taken for a dead one's).
 //   - Concurrent writers of the same path each replace it whole: the last
 //     rename wins and the file is always one writer's complete content.
 //
@@ -28,7 +30,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // TempPrefix starts the names of the temporary files Write creates.
@@ -44,6 +48,8 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 		return err
 	}
 	tmp := f.Name()
+	// Held until the file is closed: CleanStale leaves locked files alone.
+	syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	renamed := false
 	defer func() {
 		// Runs on every failure path, a panic in write included.
@@ -69,6 +75,34 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 	}
 	renamed = true
 	return SyncDir(dir)
+}
+
+// CleanStale removes the temporary files that writers of path killed
+// mid-write left in its directory: those no live writer holds a lock on
+// (an empty one is given a few seconds, the moment between its creation
+// and its lock). Errors are ignored: a leftover costs only space.
+func CleanStale(path string) {
+	dir, prefix := filepath.Dir(path), TempPrefix+filepath.Base(path)+"-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		fi, err := f.Stat()
+		young := err != nil || (fi.Size() == 0 && time.Since(fi.ModTime()) < 5*time.Second)
+		if !young && syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.Remove(p)
+		}
+		f.Close()
+	}
 }
 
 // WriteBytes replaces the file at path with data, as Write does.

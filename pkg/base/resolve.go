@@ -50,6 +50,8 @@ type Image struct {
 type Resolver struct {
 	Cache    Cache
 	Registry registry.Options
+	// Logf, if set, is told when a damaged cached blob is fetched again.
+	Logf func(format string, args ...any)
 
 	fetches singleflight.Group
 }
@@ -197,8 +199,7 @@ func (r *Resolver) manifest(ctx context.Context, ref name.Reference) ([]byte, ty
 		if err != nil {
 			return nil, "", v1.Hash{}, err
 		}
-		if data, err := os.ReadFile(r.Cache.Blobs().Path(h)); err == nil {
-			touch(r.Cache.Blobs().Path(h))
+		if data, ok := r.cached(h); ok {
 			return data, mediaType(data), h, nil
 		}
 	}
@@ -331,22 +332,62 @@ func ociLayerType(mt types.MediaType) (types.MediaType, error) {
 	return "", fmt.Errorf("layer type %s is not supported (foreign or non-distributable layers cannot be copied)", mt)
 }
 
-// blob returns a small blob (a config) from the cache or the registry.
-func (r *Resolver) blob(ctx context.Context, repo name.Repository, h v1.Hash) ([]byte, error) {
-	if err := r.fetch(ctx, repo, h, nil); err != nil {
-		return nil, err
+// cached returns the small blob h (a manifest, an index, a config) from
+// the cache if it is there and hashes to h. A damaged one (a flipped
+// byte, a same-size replacement) is removed, said, and reported missing,
+// so it is fetched again: its bytes are read anyway, hashing them is
+// nearly free.
+func (r *Resolver) cached(h v1.Hash) ([]byte, bool) {
+	p := r.Cache.Blobs().Path(h)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
 	}
-	return os.ReadFile(r.Cache.Blobs().Path(h))
+	if got, _, _ := v1.SHA256(bytes.NewReader(data)); got != h {
+		r.evict(h, fmt.Sprintf("hashes to %s", got))
+		return nil, false
+	}
+	touch(p)
+	return data, true
 }
 
-// fetch makes sure blob h is in the cache, downloading and verifying it if
-// not, telling add (if set) of the bytes as they come. Concurrent fetches
-// of one blob download it once.
-func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash, add func(int64)) error {
+// evict removes the damaged cached blob h, saying why.
+func (r *Resolver) evict(h v1.Hash, why string) {
+	os.Remove(r.Cache.Blobs().Path(h))
+	if r.Logf != nil {
+		r.Logf("the cached base blob %s was damaged (%s); fetching it again", h, why)
+	}
+}
+
+// blob returns a small blob (a config) from the cache or the registry.
+func (r *Resolver) blob(ctx context.Context, repo name.Repository, h v1.Hash) ([]byte, error) {
+	if data, ok := r.cached(h); ok {
+		return data, nil
+	}
+	if err := r.fetch(ctx, repo, v1.Descriptor{Digest: h, Size: -1}, v1.Hash{}, nil); err != nil {
+		return nil, err
+	}
+	data, ok := r.cached(h)
+	if !ok {
+		return nil, fmt.Errorf("base blob %s vanished from the cache %s", h, r.Cache.Dir)
+	}
+	return data, nil
+}
+
+// fetch makes sure blob d is in the cache, downloading it if not. A cached
+// blob of the wrong size (truncated) is fetched again. A download must
+// hash to d's digest, and a layer (diffID set) must decompress to a tar
+// whose sha256 is diffID, checked on the bytes as they stream in; add, if
+// set, is told of the bytes as they come. Concurrent fetches of one blob download it once.
+func (r *Resolver) fetch(ctx context.Context, repo name.Repository, d v1.Descriptor, diffID v1.Hash, add func(int64)) error {
+	h := d.Digest
 	p := r.Cache.Blobs().Path(h)
-	if _, err := os.Stat(p); err == nil {
-		touch(p)
-		return nil
+	if fi, err := os.Stat(p); err == nil {
+		if d.Size < 0 || fi.Size() == d.Size {
+			touch(p)
+			return nil
+		}
+		r.evict(h, fmt.Sprintf("%d bytes, not %d", fi.Size(), d.Size))
 	}
 	_, err, _ := r.fetches.Do(h.String(), func() (any, error) {
 		l, err := remote.Layer(repo.Digest(h.String()), r.Registry.Remote(ctx)...)
@@ -367,15 +408,18 @@ func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash, a
 		if add != nil {
 			src = countingReader{rc, add}
 		}
-		if _, err := io.Copy(w, src); err != nil {
+		check := newDiffCheck(d.MediaType, diffID)
+		if _, err := io.Copy(io.MultiWriter(w, check), src); err != nil {
+			check.Close()
 			return nil, fmt.Errorf("fetching %s from %s: %w", h, repo, r.Registry.Explain(err, repo.RegistryStr()))
 		}
-		got, _, err := w.Commit()
-		if err == nil && got != h {
-			os.Remove(r.Cache.Blobs().Path(got))
-			err = fmt.Errorf("%s served corrupt data for %s (got %s)", repo.RegistryStr(), h, got)
+		if err := check.Close(); err != nil {
+			return nil, fmt.Errorf("base layer %s from %s: %w", h, repo, err)
 		}
-		return nil, err
+		if err := w.Verify(h); err != nil {
+			return nil, fmt.Errorf("%s served corrupt data: %w", repo.RegistryStr(), err)
+		}
+		return nil, nil
 	})
 	return err
 }
@@ -385,8 +429,7 @@ func (r *Resolver) fetch(ctx context.Context, repo name.Repository, h v1.Hash, a
 // many to expect).
 func (r *Resolver) Fetch(ctx context.Context, img *Image, add func(n int64)) error {
 	for _, l := range img.layers {
-		d, _ := l.Digest()
-		if err := r.fetch(ctx, img.repo, d, add); err != nil {
+		if err := r.fetch(ctx, img.repo, l.Descriptor(), diffIDOf(l), add); err != nil {
 			return err
 		}
 	}
@@ -417,4 +460,19 @@ func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.add(int64(n))
 	return n, err
+}
+
+// Refetch replaces the damaged cached blob h, a layer of one of images
+// (found damaged when it was read), by a fresh download. It reports false
+// if h is no layer of theirs.
+func (r *Resolver) Refetch(ctx context.Context, images []*Image, h v1.Hash) (bool, error) {
+	for _, img := range images {
+		for _, l := range img.layers {
+			if d, _ := l.Digest(); d == h {
+				r.evict(h, "its content does not match its digest")
+				return true, r.fetch(ctx, img.repo, l.Descriptor(), diffIDOf(l), nil)
+			}
+		}
+	}
+	return false, nil
 }

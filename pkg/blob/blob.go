@@ -97,17 +97,15 @@ func (s Store) WriteBytes(data []byte, mt types.MediaType) (v1.Descriptor, error
 	return v1.Descriptor{MediaType: mt, Digest: d, Size: n}, nil
 }
 
-// Link makes the blob h of src available in s: a hard link where the file
-// system allows it, a copy where it does not.
+// Link makes the blob h of src available in s as a file of its own, so
+// that corrupting one copy can never corrupt the other (a hard link would
+// share the bytes): a copy-on-write clone (FICLONE) where the file system
+// can make one (Btrfs, XFS, bcachefs, ...), which costs no bytes and no
+// reading, else a copy hashed as it is made, which must hash to h (a
+// *CorruptError if not, and nothing is stored).
 func (s Store) Link(src Store, h v1.Hash) error {
 	from, to := src.Path(h), s.Path(h)
 	if _, err := os.Stat(to); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.Link(from, to); err == nil || errors.Is(err, os.ErrExist) {
 		return nil
 	}
 	r, err := os.Open(from)
@@ -115,12 +113,37 @@ func (s Store) Link(src Store, h v1.Hash) error {
 		return err
 	}
 	defer r.Close()
-	return s.Put(h, r)
+	w, err := s.Create()
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	if clone(w.f, r) == nil {
+		return w.commitAs(h)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return err
+	}
+	return w.commitVerified(h, from)
+}
+
+// CorruptError says that a blob's content does not hash to its digest.
+type CorruptError struct {
+	Digest v1.Hash // what it should hash to
+	Got    v1.Hash // what it hashes to
+	Path   string  // where it was read from, "" for a stream
+}
+
+func (e *CorruptError) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("blob %s is corrupt: its content hashes to %s", e.Digest, e.Got)
+	}
+	return fmt.Sprintf("blob %s is corrupt: %s hashes to %s", e.Digest, e.Path, e.Got)
 }
 
 // Put stores what r reads as the blob h, verifying that it hashes to h.
-// Content that hashes to something else is an error (it is stored under
-// its own digest, which names it correctly, and nothing refers to it).
+// Content that hashes to something else is a *CorruptError, and is not
+// stored.
 func (s Store) Put(h v1.Hash, r io.Reader) error {
 	w, err := s.Create()
 	if err != nil {
@@ -130,11 +153,7 @@ func (s Store) Put(h v1.Hash, r io.Reader) error {
 	if _, err := io.Copy(w, r); err != nil {
 		return err
 	}
-	got, _, err := w.Commit()
-	if err == nil && got != h {
-		err = fmt.Errorf("blob %s is corrupt: its content hashes to %s", h, got)
-	}
-	return err
+	return w.commitVerified(h, "")
 }
 
 // Writer is a blob being written.
@@ -154,27 +173,48 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // Commit stores what was written under its digest and returns the digest
-// and size. A blob already stored under that digest is kept.
+// and size. A file already stored under that digest is replaced (it may be
+// a damaged copy of the same size: the new one was hashed as written).
 func (w *Writer) Commit() (v1.Hash, int64, error) {
+	d := w.digest()
+	return d, w.n, w.commitAs(d)
+}
+
+func (w *Writer) digest() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
+}
+
+// Verify commits the blob if what was written hashes to h; otherwise it
+// discards it and returns a *CorruptError.
+func (w *Writer) Verify(h v1.Hash) error { return w.commitVerified(h, "") }
+
+// commitVerified commits the blob if what was written hashes to h, and
+// discards it with a *CorruptError naming from if not.
+func (w *Writer) commitVerified(h v1.Hash, from string) error {
+	if got := w.digest(); got != h {
+		w.Abort()
+		return &CorruptError{Digest: h, Got: got, Path: from}
+	}
+	return w.commitAs(h)
+}
+
+// commitAs stores the file written under digest d.
+func (w *Writer) commitAs(d v1.Hash) error {
 	w.done = true
 	name := w.f.Name()
 	if err := w.f.Close(); err != nil {
 		os.Remove(name)
-		return v1.Hash{}, 0, err
-	}
-	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
-	if w.store.Has(d, w.n) {
-		return d, w.n, os.Remove(name)
+		return err
 	}
 	if err := os.Chmod(name, 0o644); err != nil {
 		os.Remove(name)
-		return v1.Hash{}, 0, err
+		return err
 	}
 	if err := os.Rename(name, w.store.Path(d)); err != nil {
 		os.Remove(name)
-		return v1.Hash{}, 0, err
+		return err
 	}
-	return d, w.n, nil
+	return nil
 }
 
 // Abort discards the blob; after Commit it does nothing.

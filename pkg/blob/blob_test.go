@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,12 +103,15 @@ func TestCommitExisting(t *testing.T) {
 	if got := list(t, s.Dir); !slices.Equal(got, []string{d1.Hex}) {
 		t.Errorf("store holds %q after storing the same blob twice, want only %s", got, d1.Hex)
 	}
-	fi2, err := os.Stat(s.Path(d1))
-	if err != nil {
+	_ = fi1
+	// A same-size damaged file under the digest's name (a flipped byte) is
+	// replaced by what was just written and hashed, not trusted.
+	if err := os.WriteFile(s.Path(d1), []byte("sAme"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if !os.SameFile(fi1, fi2) {
-		t.Errorf("the stored blob was replaced rather than kept")
+	put(t, s, data)
+	if got, _ := os.ReadFile(s.Path(d1)); !bytes.Equal(got, data) {
+		t.Errorf("a damaged blob of the same size was kept: %q", got)
 	}
 }
 
@@ -286,8 +290,8 @@ func TestLink(t *testing.T) {
 	}
 	fa, _ := os.Stat(src.Path(d))
 	fb, _ := os.Stat(dst.Path(d))
-	if !os.SameFile(fa, fb) {
-		t.Errorf("on one file system Link made a copy, not a hard link")
+	if os.SameFile(fa, fb) {
+		t.Errorf("Link made a hard link: corrupting one copy would corrupt the other")
 	}
 
 	// Linking again, with the blob already there, is fine.
@@ -305,5 +309,40 @@ func TestLink(t *testing.T) {
 	}
 	if got := list(t, dst.Dir); !slices.Equal(got, []string{d.Hex}) {
 		t.Errorf("after a failed Link the destination holds %q", got)
+	}
+}
+
+// TestLinkIndependentCopies: Link never shares a file between stores (a
+// corrupted output blob corrupted .kiln through a hard link), and a
+// corrupt source is refused with a CorruptError, storing nothing.
+func TestLinkIndependentCopies(t *testing.T) {
+	root := t.TempDir()
+	src := Store{Dir: filepath.Join(root, "kiln")}
+	dst := Store{Dir: filepath.Join(root, "out")}
+	data := []byte("layer bytes")
+	d, _ := put(t, src, data)
+	if err := dst.Link(src, d); err != nil {
+		t.Fatal(err)
+	}
+	// Damage the output's copy in place, as a disk or a user might.
+	f, err := os.OpenFile(dst.Path(d), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("X"), 0)
+	f.Close()
+	if got, _ := os.ReadFile(src.Path(d)); !bytes.Equal(got, data) {
+		t.Fatalf("damaging the linked copy damaged the source: %q", got)
+	}
+
+	// A damaged source is not copied on.
+	other := Store{Dir: filepath.Join(root, "other")}
+	err = other.Link(dst, d)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Digest != d || ce.Path != dst.Path(d) {
+		t.Fatalf("Link of a damaged blob = %v, want a CorruptError naming %s", err, dst.Path(d))
+	}
+	if got := list(t, other.Dir); len(got) != 0 {
+		t.Errorf("a failed Link left %q", got)
 	}
 }

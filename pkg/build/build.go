@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -151,7 +152,13 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	defer pl.Close()
-	store := buildstore.Builds{Dir: pl.Project.StatePath()}
+	store := buildstore.Builds{Dir: pl.Project.StatePath(), Logf: rep.Logf, Verify: func(dir string) error {
+		var r Result
+		if _, err := buildstore.LoadDir(dir, &r); err != nil {
+			return err
+		}
+		return r.open(dir)
+	}}
 	if opt.Remote != nil {
 		if res, err := b.fromRemote(ctx, opt.Remote, store, fp); res != nil || err != nil {
 			return res, err
@@ -241,6 +248,9 @@ func (r *Result) open(dir string) error {
 		if d.Digest.String() != img.Digest {
 			return fmt.Errorf("build %s: image %s is %s in its layout, but %s in its record; build again", dir, img.Name, d.Digest, img.Digest)
 		}
+		if err := lay.Verify(a); err != nil {
+			return fmt.Errorf("build %s: image %s: %w; build again", dir, img.Name, err)
+		}
 		img.Artifact = a
 	}
 	return nil
@@ -323,11 +333,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	var descs []v1.Descriptor
 	for i, t := range pl.Targets {
 		img, artifact := imgs[i], artifacts[i]
-		var from []blob.Store
-		if pl.Resolver != nil {
-			from = append(from, pl.Resolver.Cache.Blobs())
-		}
-		if err := lay.Write(artifact, from...); err != nil {
+		if err := b.write(ctx, lay, t, artifact); err != nil {
 			return nil, err
 		}
 		d, err := layout.Descriptor(artifact, t.ImageName)
@@ -374,6 +380,28 @@ func (b *builder) fetchBase(ctx context.Context, t *plan.Target) (*BaseImage, er
 		}
 	}
 	return bi, nil
+}
+
+// write stores artifact's blobs in lay, copying the base's layers from the
+// cache; a cached layer found damaged as it is copied (the copy is hashed)
+// is fetched again, once, and the write retried.
+func (b *builder) write(ctx context.Context, lay layout.Layout, t *plan.Target, artifact layout.Artifact) error {
+	pl := b.plan
+	if pl.Resolver == nil {
+		return lay.Write(artifact)
+	}
+	err := lay.Write(artifact, pl.Resolver.Cache.Blobs())
+	var ce *blob.CorruptError
+	if errors.As(err, &ce) && t.Base != nil {
+		ok, ferr := pl.Resolver.Refetch(ctx, t.Base.Images, ce.Digest)
+		if ferr != nil {
+			return ferr
+		}
+		if ok {
+			err = lay.Write(artifact, pl.Resolver.Cache.Blobs())
+		}
+	}
+	return err
 }
 
 // buildTarget builds one program for every platform, concurrently but no

@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kiln-build/kiln/pkg/atomicfile"
 	"github.com/kiln-build/kiln/pkg/layout"
@@ -33,6 +35,17 @@ import (
 //	  last -> builds/<fingerprint>
 type Builds struct {
 	Dir string
+	// Verify, if set, checks a stored build before it is reused; a build
+	// it rejects is built again.
+	Verify func(dir string) error
+	// Logf, if set, is told when a damaged build is built again.
+	Logf func(format string, args ...any)
+}
+
+func (b Builds) logf(format string, args ...any) {
+	if b.Logf != nil {
+		b.Logf(format, args...)
+	}
 }
 
 const (
@@ -46,6 +59,9 @@ const (
 // (an untracked .kiln would make the work tree look modified and so change
 // the source date).
 func (b Builds) Init() error {
+	if err := Check(b.Dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(b.Dir, buildsDir), 0o755); err != nil {
 		return err
 	}
@@ -58,6 +74,9 @@ func (b Builds) Init() error {
 
 // WithLock runs fn holding the store's lock.
 func (b Builds) WithLock(ctx context.Context, fn func() error) error {
+	if err := Check(b.Dir); err != nil {
+		return err
+	}
 	release, err := lock.Lock(ctx, b.Dir, nil)
 	if err != nil {
 		return err
@@ -81,6 +100,9 @@ func Layout(dir string) layout.Layout { return layout.Layout{Root: filepath.Join
 // lock throughout, waiting (and calling waiting once) while another
 // process holds it, and calls underLock, if set, before releasing it.
 func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting func(), build func(dir string) (R, error), underLock func() error) (rec R, dir string, reused bool, err error) {
+	if err := Check(b.Dir); err != nil {
+		return rec, "", false, err
+	}
 	release, err := lock.Lock(ctx, b.Dir, waiting)
 	if err != nil {
 		return rec, "", false, err
@@ -93,11 +115,27 @@ func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting fu
 			}
 		}
 	}()
-	if ok, err := b.Load(fp, &rec); err != nil || ok {
-		if err == nil {
-			err = b.SetLast(fp)
+	ok, err := b.Load(fp, &rec)
+	if err == nil && ok && b.Verify != nil {
+		err = b.Verify(b.Path(fp))
+	}
+	if err != nil {
+		// A damaged build is not reused: it is built again, under the
+		// same name, and Commit replaces it.
+		b.logf("build %s is damaged (%v); building it again", fp[:min(12, len(fp))], err)
+		ok = false
+	}
+	if ok {
+		if err := b.SetLast(fp); err != nil {
+			return rec, "", false, err
 		}
-		return rec, b.Path(fp), ok, err
+		// Reused is used: Prune ranks builds by their last use, so the
+		// build whose reference is about to be printed is the newest.
+		now := time.Now()
+		if err := os.Chtimes(filepath.Join(b.Path(fp), ResultFile), now, now); err != nil {
+			return rec, "", false, err
+		}
+		return rec, b.Path(fp), true, nil
 	}
 	tmp, err := b.Begin()
 	if err != nil {
@@ -191,8 +229,12 @@ func (b Builds) Last() string {
 }
 
 // Prune removes the folders of interrupted builds and all but the keep
-// newest complete builds; the one "last" points at is always kept. Call it
-// only while holding the lock on Dir.
+// most recently used complete builds (built or reused: a reuse counts as
+// a use, so the reference a build printed stays valid at least until the
+// next build of the project, even a concurrent one, when keep is 2 or
+// more); the one "last" points at is always kept. Entries that are symbolic links are removed (the link
+// only, never what it points at). Call it only while holding the lock on
+// Dir.
 func (b Builds) Prune(keep int) error {
 	dir := filepath.Join(b.Dir, buildsDir)
 	entries, err := os.ReadDir(dir)
@@ -208,6 +250,14 @@ func (b Builds) Prune(keep int) error {
 	lastFound := false
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 || !e.IsDir() {
+			// Not a folder kiln made: remove the entry itself (os.Remove
+			// never follows a link).
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			continue
+		}
 		if strings.HasPrefix(e.Name(), tmpBuild) {
 			if err := os.RemoveAll(p); err != nil {
 				return err

@@ -194,23 +194,8 @@ type Blob struct {
 func Walk(a Artifact, fn func(Blob) error) error {
 	switch a := a.(type) {
 	case v1.ImageIndex:
-		im, err := a.IndexManifest()
-		if err != nil {
+		if err := eachChild(a, func(c Artifact) error { return Walk(c, fn) }); err != nil {
 			return err
-		}
-		for _, d := range im.Manifests {
-			var child Artifact
-			if d.MediaType.IsIndex() {
-				child, err = a.ImageIndex(d.Digest)
-			} else {
-				child, err = a.Image(d.Digest)
-			}
-			if err != nil {
-				return err
-			}
-			if err := Walk(child, fn); err != nil {
-				return err
-			}
 		}
 	case v1.Image:
 		layers, err := a.Layers()
@@ -287,4 +272,69 @@ func (l Layout) OpenDescriptor(d v1.Descriptor) (Artifact, error) {
 // writeAtomic replaces p with data through a rename.
 func writeAtomic(p string, data []byte) error {
 	return atomicfile.WriteBytes(p, data, 0o644)
+}
+
+// Verify checks the artifact a, read from the layout, without reading its
+// layers: every manifest and config hashes to its digest and has its size
+// (their bytes are read anyway), and every layer is there with its size.
+// Layers are hashed where they are read: copied to an output, archived.
+func (l Layout) Verify(a Artifact) error {
+	want, err := a.Digest()
+	if err != nil {
+		return err
+	}
+	raw, err := a.RawManifest()
+	if err != nil {
+		return err
+	}
+	if got, _, _ := v1.SHA256(bytes.NewReader(raw)); got != want {
+		return fmt.Errorf("manifest %s is damaged: it hashes to %s", want, got)
+	}
+	switch a := a.(type) {
+	case v1.ImageIndex:
+		if err := eachChild(a, l.Verify); err != nil {
+			return err
+		}
+	case v1.Image:
+		m, err := a.Manifest()
+		if err != nil {
+			return err
+		}
+		cfg, err := a.RawConfigFile()
+		if err != nil {
+			return err
+		}
+		if got, n, _ := v1.SHA256(bytes.NewReader(cfg)); got != m.Config.Digest || n != m.Config.Size {
+			return fmt.Errorf("config %s is damaged: %d bytes hashing to %s", m.Config.Digest, n, got)
+		}
+		for _, d := range m.Layers {
+			if !l.Blobs().Has(d.Digest, d.Size) {
+				return fmt.Errorf("layer %s is missing or not %d bytes long", d.Digest, d.Size)
+			}
+		}
+	}
+	return nil
+}
+
+// eachChild calls fn for each image or index an index lists.
+func eachChild(a v1.ImageIndex, fn func(Artifact) error) error {
+	im, err := a.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range im.Manifests {
+		var child Artifact
+		if d.MediaType.IsIndex() {
+			child, err = a.ImageIndex(d.Digest)
+		} else {
+			child, err = a.Image(d.Digest)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(child); err != nil {
+			return err
+		}
+	}
+	return nil
 }

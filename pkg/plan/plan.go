@@ -487,7 +487,7 @@ func (p *Plan) resolveBase(ctx context.Context, opt Options, ref string, platfor
 			return nil, fmt.Errorf("base image cache %s: %w", cache.Dir, err)
 		}
 		p.release = release
-		p.Resolver = &base.Resolver{Cache: cache, Registry: opt.Registry}
+		p.Resolver = &base.Resolver{Cache: cache, Registry: opt.Registry, Logf: opt.Progress.Logf}
 	}
 	want := platforms
 	if all {

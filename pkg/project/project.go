@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/hashcache"
 )
@@ -113,6 +114,11 @@ func Load(ctx context.Context, root string, env []string) (*Project, error) {
 		return nil, err
 	}
 	p := &Project{Root: abs, Config: cfg, Source: src, Env: env}
+	// Runtimes keep state in .kiln before any build takes its lock: a
+	// link there out of the project is refused before anything is written.
+	if err := buildstore.Check(p.StatePath()); err != nil {
+		return nil, err
+	}
 	p.Hashes = hashcache.Open(filepath.Join(p.StatePath(), "hashes.json"))
 	return p, nil
 }

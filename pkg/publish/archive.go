@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -18,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/kiln-build/kiln/pkg/atomicfile"
 	"github.com/kiln-build/kiln/pkg/layout"
 )
 
@@ -27,10 +24,13 @@ import (
 // file is replaced whole, and the same images give the same bytes.
 type OCIArchive struct {
 	File string
+	// Stream, if set, receives the archive instead of File ("-" in
+	// references): standard output, say.
+	Stream io.Writer
 }
 
 // Publish implements Publisher.
-func (p OCIArchive) Publish(_ context.Context, images []Image) ([]Location, error) {
+func (p OCIArchive) Publish(ctx context.Context, images []Image) ([]Location, error) {
 	var descs []v1.Descriptor
 	blobs := map[v1.Hash]layout.Blob{}
 	var out []Location
@@ -58,7 +58,7 @@ func (p OCIArchive) Publish(_ context.Context, images []Image) ([]Location, erro
 		hashes = append(hashes, h)
 	}
 	slices.SortFunc(hashes, func(a, b v1.Hash) int { return strings.Compare(a.Hex, b.Hex) })
-	err = writeFileAtomic(p.File, func(w io.Writer) error {
+	err = writeArchive(ctx, p.File, p.Stream, func(w io.Writer) error {
 		tw := tar.NewWriter(w)
 		dir := func(n string) error {
 			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: n, Mode: 0o755, ModTime: time.Unix(0, 0), Format: tar.FormatPAX})
@@ -107,10 +107,12 @@ func (p OCIArchive) Publish(_ context.Context, images []Image) ([]Location, erro
 type DockerArchive struct {
 	File string
 	Tag  string
+	// Stream, if set, receives the archive instead of File.
+	Stream io.Writer
 }
 
 // Publish implements Publisher.
-func (p DockerArchive) Publish(_ context.Context, images []Image) ([]Location, error) {
+func (p DockerArchive) Publish(ctx context.Context, images []Image) ([]Location, error) {
 	refs := map[name.Reference]v1.Image{}
 	var out []Location
 	for _, img := range images {
@@ -126,7 +128,7 @@ func (p DockerArchive) Publish(_ context.Context, images []Image) ([]Location, e
 		refs[ref] = one
 		out = append(out, Location{Image: img.Name, Kind: KindArchive, Ref: "docker-archive:" + p.File + ":" + tag})
 	}
-	if err := writeFileAtomic(p.File, func(w io.Writer) error { return tarball.MultiRefWrite(refs, w) }); err != nil {
+	if err := writeArchive(ctx, p.File, p.Stream, func(w io.Writer) error { return tarball.MultiRefWrite(refs, w) }); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -184,12 +186,4 @@ func LocalTag(name, tag string) string {
 		tag = "latest"
 	}
 	return name + ":" + tag
-}
-
-// writeFileAtomic writes file through atomicfile, creating its directory.
-func writeFileAtomic(file string, write func(io.Writer) error) error {
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.Write(file, 0o644, write)
 }

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"context"
 	"errors"
 	"github.com/kiln-build/kiln/internal/testutil"
 	"io"
@@ -10,21 +11,21 @@ import (
 	"testing"
 )
 
-// writeFileAtomic creates the directory, and a failed write keeps the old
+// writeArchive creates the directory, and a failed write keeps the old
 // file and leaves no temporary file.
 func TestWriteFileAtomic(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "new", "dir")
 	p := filepath.Join(dir, "images.tar")
-	if err := writeFileAtomic(p, func(w io.Writer) error { _, err := w.Write([]byte("old")); return err }); err != nil {
+	if err := writeArchive(context.Background(), p, nil, func(w io.Writer) error { _, err := w.Write([]byte("old")); return err }); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	err := writeFileAtomic(p, func(w io.Writer) error {
+	err := writeArchive(context.Background(), p, nil, func(w io.Writer) error {
 		w.Write([]byte("partial"))
 		return boom
 	})
 	if !errors.Is(err, boom) {
-		t.Fatalf("writeFileAtomic = %v, want the writer's error", err)
+		t.Fatalf("writeArchive = %v, want the writer's error", err)
 	}
 	if got, err := os.ReadFile(p); err != nil || string(got) != "old" {
 		t.Errorf("after a failed write: %q, %v; want the old content", got, err)

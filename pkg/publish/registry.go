@@ -61,6 +61,10 @@ func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, erro
 	if rep == nil {
 		rep = progress.Discard
 	}
+	// Every tag is checked before any image is pushed.
+	if err := registry.ValidateTags(p.Tags); err != nil {
+		return nil, err
+	}
 	var out []Location
 	for _, img := range images {
 		target, err := p.Target(img, len(images) > 1)

@@ -72,16 +72,22 @@ func FuzzDockerConfig(f *testing.F) {
 				t.Fatalf("GetAuthConfig(%q) = user %q, not the file's %q", k, ac.Username, want.Username)
 			}
 		}
-		var buf bytes.Buffer
-		if err := cf.SaveToWriter(&buf); err != nil {
+		// kiln login saves through atomicConfig: it writes a config that
+		// loads again, or refuses and writes nothing.
+		cf.Filename = filepath.Join(dir, "saved", config.ConfigFileName)
+		if err := (atomicConfig{cf}).Save(); err != nil {
 			if err.Error() == "" {
-				t.Fatal("SaveToWriter failed with an empty message")
+				t.Fatal("Save failed with an empty message")
+			}
+			if _, serr := os.Stat(cf.Filename); serr == nil {
+				t.Fatalf("a refused Save (%v) wrote the file", err)
 			}
 			return
 		}
-		again, err := config.LoadFromReader(&buf)
+		again, err := config.Load(filepath.Dir(cf.Filename))
 		if err != nil {
-			t.Fatalf("a saved config does not load: %v\n%s", err, buf.String())
+			saved, _ := os.ReadFile(cf.Filename)
+			t.Fatalf("a saved config does not load: %v\n%s", err, saved)
 		}
 		if got := registries(again); !slices.Equal(got, keys) {
 			t.Fatalf("registries %q became %q after save and load", keys, got)

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,7 +120,17 @@ func (c atomicConfig) Save() error {
 	if fi, err := os.Stat(target); err == nil && fi.Mode().IsRegular() {
 		perm = fi.Mode().Perm()
 	}
-	return atomicfile.Write(target, perm, c.SaveToWriter)
+	// docker's library saves some entries it cannot read back (a password
+	// without a user name): the file would then break every later docker,
+	// podman and kiln command. Such a file is left as it is.
+	var buf bytes.Buffer
+	if err := c.SaveToWriter(&buf); err != nil {
+		return err
+	}
+	if _, err := config.LoadFromReader(bytes.NewReader(buf.Bytes())); err != nil {
+		return fmt.Errorf("the docker config %s, saved, could not be read back (%v), so it was left unchanged: fix its entries (an entry with a password but no user name?) and log in again", c.Filename, err)
+	}
+	return atomicfile.WriteBytes(target, buf.Bytes(), perm)
 }
 
 // loginError says which registry refused which user, without the advice

@@ -30,6 +30,9 @@ func Push(ctx context.Context, a remote.Taggable, repo name.Repository, tags []s
 			close(o.Updates)
 		}
 	}()
+	if err := ValidateTags(tags); err != nil {
+		return name.Digest{}, err
+	}
 	if len(tags) == 0 {
 		tags = []string{"latest"}
 	}

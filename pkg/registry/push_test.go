@@ -714,3 +714,25 @@ func TestExplainWithoutCredentials(t *testing.T) {
 		t.Errorf("Explain(401 without credentials) = %q", e)
 	}
 }
+
+// TestPushBadTagBeforeUpload: a tag the distribution spec does not allow
+// is refused, with a TagError, before any request reaches the registry
+// (it used to be refused by the registry after every blob was uploaded).
+func TestPushBadTagBeforeUpload(t *testing.T) {
+	reg := newRegistry(t)
+	dir, desc := writeLayout(t, newImage(t, nil, "amd64", 2))
+	repo := reg.repo(t, "app")
+	for _, tag := range []string{"bad tag!", "-x", ".x", "", strings.Repeat("a", 129), "a/b", "v1:2"} {
+		_, err := Push(context.Background(), artifact(t, dir, desc), repo, []string{"v1", tag}, nil, Options{Keychain: anonymous, Backoff: fast})
+		var te *TagError
+		if !errors.As(err, &te) || te.Tag != tag {
+			t.Errorf("Push with tag %q = %v, want a TagError naming it", tag, err)
+		}
+	}
+	if n := len(reg.requests(http.MethodPost, "/blobs/uploads/", nil)) + len(reg.requests(http.MethodHead, "/blobs/", nil)); n != 0 {
+		t.Errorf("%d blob requests reached the registry before the bad tag was refused", n)
+	}
+	if err := ValidateTags([]string{"v1.2.3", "latest", "_x", "A-b.c_d", strings.Repeat("a", 128)}); err != nil {
+		t.Errorf("valid tags refused: %v", err)
+	}
+}

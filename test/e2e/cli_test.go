@@ -126,10 +126,10 @@ func TestBadInput(t *testing.T) {
 		}, 1, []string{"go build of example.com/hello for linux/", "undefined: nope", "fix the errors above"}},
 		{"unknown platform", func(t *testing.T, dir string) ([]string, []string) {
 			return []string{"build", "--platform", "linux/sparc64"}, nil
-		}, 1, []string{`unknown architecture "sparc64"`, "known:"}},
+		}, 2, []string{`unknown architecture "sparc64"`, "known:"}},
 		{"not linux", func(t *testing.T, dir string) ([]string, []string) {
 			return []string{"build", "--platform", "windows/amd64"}, nil
-		}, 1, []string{"kiln builds Linux images"}},
+		}, 2, []string{"kiln builds Linux images"}},
 		{"escaping symlink", func(t *testing.T, dir string) ([]string, []string) {
 			symlink(t, "../main.go", filepath.Join(dir, "kodata", "main.go"))
 			return []string{"build"}, nil
@@ -158,7 +158,24 @@ func TestBadInput(t *testing.T) {
 		}, 1, []string{"./nowhere: no such directory"}},
 		{"unknown output", func(t *testing.T, dir string) ([]string, []string) {
 			return []string{"build", "--output", "docker:hello"}, nil
-		}, 1, []string{`--output "docker:hello" is not supported`, "oci:DIR"}},
+		}, 2, []string{`--output "docker:hello" is not supported`, "oci:DIR"}},
+		{"data entry with an absolute path", func(t *testing.T, dir string) ([]string, []string) {
+			writeFile(t, filepath.Join(dir, "kiln.yaml"), "data: [\"/etc:/leak\"]\n")
+			return []string{"build"}, nil
+		}, 1, []string{`data: "/etc:/leak"`, "absolute path", "inside the project"}},
+		{"data entry leaving the project", func(t *testing.T, dir string) ([]string, []string) {
+			writeFile(t, filepath.Join(dir, "kiln.yaml"), "data: [\"../../../../../../../../tmp:/leak\"]\n")
+			return []string{"build"}, nil
+		}, 1, []string{`data: "../../../../../../../../tmp:/leak"`, "leaves the project"}},
+		{"bad tag", func(t *testing.T, dir string) ([]string, []string) {
+			return []string{"build", "-t", "bad tag!", "--push", "127.0.0.1:9/x"}, nil
+		}, 2, []string{"--tag:", `"bad tag!" is not a valid tag`}},
+		{"tar onto a directory", func(t *testing.T, dir string) ([]string, []string) {
+			return []string{"build", "--output", "tar:" + filepath.Join(dir, "kodata")}, nil
+		}, 1, []string{"--output:", "kodata is a directory", "name a file"}},
+		{"oci layout to stdout", func(t *testing.T, dir string) ([]string, []string) {
+			return []string{"build", "--output", "oci:-"}, nil
+		}, 2, []string{"oci:-", "tar:-"}},
 		{"unknown flag", func(t *testing.T, dir string) ([]string, []string) {
 			return []string{"build", "--platfrom", "linux/amd64"}, nil
 		}, 2, []string{"unknown flag: --platfrom"}},

@@ -2,7 +2,11 @@
 # parses it, so a build does not run user code on the host.
 #
 #   python3 check.py info            -> {"python": "3.11.7", "pip": "23.2.1", "pipConfig": [...]}
-#   python3 check.py function FILE   -> {"found": ..., "style": ..., "error": ...}
+#   python3 check.py function FILE [OLDEST]
+#                                    -> {"found": ..., "style": ..., "error": ...}
+#     OLDEST is the oldest Python version ("3.11") of the images: a host
+#     Python at least that new knows all the syntax they accept, so its
+#     syntax errors are the file's.
 import ast
 import json
 import re
@@ -66,12 +70,27 @@ def check_new(node):
     return None
 
 
-def function(path):
+def knows_syntax_of(oldest):
+    try:
+        want = tuple(int(x) for x in oldest.split(".")[:2])
+    except ValueError:
+        return False
+    return len(want) == 2 and sys.version_info[:2] >= want
+
+
+def function(path, oldest=""):
     with open(path, "rb") as f:
         src = f.read()
     try:
         tree = ast.parse(src, filename=path)
     except SyntaxError as e:
+        if knows_syntax_of(oldest):
+            return {
+                "found": True,
+                "style": "handle",
+                "error": "syntax error at line %s: %s; Python %d.%d (at least as new as the image's %s) cannot parse it, so the function could not start"
+                % (e.lineno, e.msg, sys.version_info[0], sys.version_info[1], oldest),
+            }
         # Newer syntax than the host's Python knows: fall back to a plain
         # scan for top-level definitions, without checking signatures.
         names = set(re.findall(rb"^(?:async\s+)?(?:def|class)\s+(handle|new)\b", src, re.M))
@@ -112,10 +131,10 @@ def function(path):
 def main():
     if sys.argv[1:2] == ["info"]:
         out = info()
-    elif sys.argv[1:2] == ["function"] and len(sys.argv) == 3:
-        out = function(sys.argv[2])
+    elif sys.argv[1:2] == ["function"] and len(sys.argv) in (3, 4):
+        out = function(*sys.argv[2:])
     else:
-        sys.exit("usage: check.py info | function FILE")
+        sys.exit("usage: check.py info | function FILE [OLDEST]")
     json.dump(out, sys.stdout)
 
 

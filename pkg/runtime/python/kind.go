@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -158,7 +159,11 @@ func (b *Builder) useFunction(module, file string, res checkResult) error {
 // checkFunction parses file with the host's Python, without importing it.
 func (b *Builder) checkFunction(ctx context.Context, file string) (checkResult, error) {
 	var res checkResult
-	out, err := b.python(ctx, "function", filepath.Join(b.proj.Dir, file))
+	args := []string{"function", filepath.Join(b.proj.Dir, file)}
+	if oldest := b.oldestMinor(); oldest != "" {
+		args = append(args, oldest)
+	}
+	out, err := b.python(ctx, args...)
 	if err != nil {
 		return res, err
 	}
@@ -180,4 +185,22 @@ func launcher(name, ref string) (string, error) {
 	mod, attr := m[1], m[2]
 	top, _, _ := strings.Cut(attr, ".")
 	return fmt.Sprintf("%s\n# [project.scripts] %s = %q\nimport sys\nfrom %s import %s\n\nif __name__ == \"__main__\":\n    sys.exit(%s())\n", Shebang, name, ref, mod, top, attr), nil
+}
+
+// oldestMinor is the oldest Python version ("3.11") of the images' bases,
+// "" when none is known: a host Python at least that new reports syntax
+// errors that are the file's, not syntax newer than it knows.
+func (b *Builder) oldestMinor() string {
+	oldest, oldestV := "", []int(nil)
+	for _, v := range b.opt.Versions {
+		minor, err := MinorOf(v)
+		if err != nil {
+			continue
+		}
+		rel, _ := parseRelease(minor)
+		if oldestV == nil || slices.Compare(rel, oldestV) < 0 {
+			oldest, oldestV = minor, rel
+		}
+	}
+	return oldest
 }

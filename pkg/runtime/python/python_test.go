@@ -495,3 +495,21 @@ func TestPipNetworkError(t *testing.T) {
 		t.Errorf("a missing wheel: %s", err)
 	}
 }
+
+// TestFunctionSyntaxError: a function.py the image's Python cannot parse
+// fails the build (it built an image that could not start). The host's
+// Python, at least as new as the image's, is the judge; syntax newer than
+// the host knows is still accepted unchecked when the image's is newer.
+func TestFunctionSyntaxError(t *testing.T) {
+	needPython(t)
+	files := map[string]string{"pyproject.toml": "[project]\nname = \"fn\"\n", "function.py": "def handle(req):\n    return 'x'\n\ndef broken(:\n    pass\n"}
+	_, err := builder(t, files, Options{Versions: map[string]string{"linux/amd64": "3.0.1", "linux/arm64": "3.0.1"}})
+	if err == nil || !strings.Contains(err.Error(), "function.py") || !strings.Contains(err.Error(), "syntax error at line 4") {
+		t.Fatalf("building a function.py with a syntax error: %v, want an error naming the file and line 4", err)
+	}
+	// The image's Python is newer than the host's: the new syntax may be
+	// valid there.
+	if _, err := builder(t, files, Options{Versions: map[string]string{"linux/amd64": "99.0"}}); err != nil {
+		t.Errorf("with an image Python newer than the host's: %v", err)
+	}
+}
