@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
@@ -31,6 +32,7 @@ type buildFlags struct {
 	quiet       bool
 	imageRefs   string
 	registry    registry.Options
+	supply      supplyFlags
 }
 
 func (f *buildFlags) register(fs *pflag.FlagSet) {
@@ -44,6 +46,8 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress")
 	fs.StringVar(&f.imageRefs, "image-refs", "", "also write the image references printed on stdout to this file")
+	f.supply.registerSBOM(fs)
+	f.supply.registerSign(fs)
 	addRegistryFlags(fs, &f.registry)
 }
 
@@ -53,6 +57,7 @@ type delivery struct {
 	push   string // repository, "" for none
 	tags   []string
 	load   bool
+	signer *attest.Signer // nil: unsigned
 }
 
 // options parses the flags: what to build (with args) and where to
@@ -79,6 +84,12 @@ func (f *buildFlags) options(args []string) (build.Options, delivery, error) {
 		return opt, d, usageError{fmt.Errorf("--compression: %w", err)}
 	}
 	opt.Compression = c
+	if opt.SBOM, err = f.supply.format(); err != nil {
+		return opt, d, err
+	}
+	if d.signer, err = f.supply.signer(nil); err != nil {
+		return opt, d, err
+	}
 	if d.output, err = parseOutput(f.output); err != nil {
 		return opt, d, usageError{err}
 	}

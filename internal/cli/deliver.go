@@ -7,6 +7,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/base"
 	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/build"
@@ -31,14 +32,14 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 	}
 	switch d.output.kind {
 	case "oci":
-		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep})
+		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep, Signer: d.signer})
 	case "oci-archive":
-		pubs = append(pubs, publish.OCIArchive{File: d.output.path})
+		pubs = append(pubs, publish.OCIArchive{File: d.output.path, Signer: d.signer})
 	case "tar":
 		pubs = append(pubs, publish.DockerArchive{File: d.output.path, Tag: tag})
 	}
 	if d.push != "" {
-		pr, err := pushPublisher(res, d.push, d.tags, reg, rep)
+		pr, err := pushPublisher(res, d.push, d.tags, reg, d.signer, rep)
 		if err != nil {
 			return err
 		}
@@ -79,7 +80,7 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 func images(res *build.Result) []publish.Image {
 	out := make([]publish.Image, len(res.Images))
 	for i, img := range res.Images {
-		out[i] = publish.Image{Name: img.Name, Artifact: img.Artifact}
+		out[i] = publish.Image{Name: img.Name, Artifact: img.Artifact, Referrers: img.Referrers}
 	}
 	return out
 }
@@ -106,9 +107,10 @@ func record(res *build.Result, locs []publish.Location, engine string) {
 }
 
 // pushPublisher pushes res's images to repo, mounting the base's layers
-// from the base's repository where the registry is the same.
-func pushPublisher(res *build.Result, repo string, tags []string, reg registry.Options, rep progress.Reporter) (publish.Publisher, error) {
-	p := publish.Registry{Repo: repo, Tags: tags, Options: reg, Progress: rep}
+// from the base's repository where the registry is the same, and signing
+// them with signer if it is set.
+func pushPublisher(res *build.Result, repo string, tags []string, reg registry.Options, signer *attest.Signer, rep progress.Reporter) (publish.Publisher, error) {
+	p := publish.Registry{Repo: repo, Tags: tags, Options: reg, Progress: rep, Signer: signer}
 	if res.Base != nil {
 		from, err := reg.ParseReference(res.Base.Name)
 		if err != nil {

@@ -32,6 +32,7 @@ func newPushCommand(stdout, stderr io.Writer) *cobra.Command {
 		asJSON    bool
 		quiet     bool
 		imageRefs string
+		supply    supplyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "push [BUILD]",
@@ -59,8 +60,12 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 			if err != nil {
 				return err
 			}
+			signer, err := supply.signer(nil)
+			if err != nil {
+				return err
+			}
 			rep, wait := newReporter(stderr, quiet)
-			pub, err := pushPublisher(res, repo, tags, reg, rep)
+			pub, err := pushPublisher(res, repo, tags, reg, signer, rep)
 			if err == nil {
 				var locs []publish.Location
 				if locs, err = pub.Publish(cmd.Context(), images(res)); err == nil {
@@ -80,6 +85,7 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
 	f.BoolVarP(&quiet, "quiet", "q", false, "show no progress")
 	f.StringVar(&imageRefs, "image-refs", "", "also write the pushed references to this file")
+	supply.registerSign(f)
 	addRegistryFlags(f, &reg)
 	return cmd
 }

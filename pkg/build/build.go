@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/image"
@@ -42,6 +43,9 @@ type Options struct {
 	Compression layer.Compression
 	// KeepBuilds is how many builds .kiln keeps; 0 means 3.
 	KeepBuilds int
+	// SBOM is the format of the SBOM attached to each platform's image;
+	// "" means kiln.yaml's sbom:, else SPDX.
+	SBOM attest.Format
 }
 
 // Result says what was built.
@@ -92,6 +96,11 @@ type Image struct {
 	// Artifact is the image (v1.Image) or index (v1.ImageIndex), read
 	// from the build's layout.
 	Artifact layout.Artifact `json:"-"`
+	// Attachments are the image's SBOMs and provenance, and Referrers
+	// the manifests that hold them (OCI 1.1 referrers), read from the
+	// build's layout.
+	Attachments []Attachment `json:"attachments,omitempty"`
+	Referrers   []v1.Image   `json:"-"`
 }
 
 // PlatformImage is the manifest of one platform.
@@ -129,7 +138,13 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	defer pl.Close()
-	b := &builder{plan: pl, rep: rep, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
+	sbom := opt.SBOM
+	if sbom == "" {
+		if sbom, err = attest.ParseFormat(pl.Project.Config.SBOM); err != nil {
+			return nil, fmt.Errorf("%s: sbom: %w", pl.Project.Config.Path, err)
+		}
+	}
+	b := &builder{plan: pl, rep: rep, sbom: sbom, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
 	step := rep.Start("fingerprinting inputs", 0)
 	fp, err := b.fingerprint(ctx)
 	step.Done(err)
@@ -183,6 +198,9 @@ func (r *Result) open(dir string) error {
 			return fmt.Errorf("build %s: image %s is %s in its layout, but %s in its record; build again", dir, img.Name, d.Digest, img.Digest)
 		}
 		img.Artifact = a
+		if err := openAttachments(lay, img); err != nil {
+			return fmt.Errorf("build %s: %w; build again", dir, err)
+		}
 	}
 	return nil
 }
@@ -192,6 +210,7 @@ type builder struct {
 	plan     *plan.Plan
 	rep      progress.Reporter
 	layerOpt layer.Options
+	sbom     attest.Format
 }
 
 // build writes every image into the layout lay and names them in its
@@ -250,7 +269,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 			}
 			shared = append(shared, mutate.Addendum{Layer: dl, History: runtime.History(b.layerOpt, "kiln: data "+strings.Join(t.Data.Doc, ", "), "data directories")})
 		}
-		img, artifact, err := b.buildTarget(ctx, store, t, shared)
+		img, artifact, builds, err := b.buildTarget(ctx, store, t, shared)
 		if err != nil {
 			return nil, err
 		}
@@ -266,8 +285,18 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 			return nil, err
 		}
 		img.Digest, img.MediaType = d.Digest.String(), string(d.MediaType)
+		step := rep.Start("SBOM and provenance for "+t.ImageName, 0)
+		refs, err := b.attachments(t, artifact, builds)
+		var rdescs []v1.Descriptor
+		if err == nil {
+			rdescs, img.Attachments, err = writeAttachments(lay, t.ImageName, refs)
+		}
+		step.Done(err)
+		if err != nil {
+			return nil, err
+		}
 		res.Images = append(res.Images, *img)
-		descs = append(descs, d)
+		descs = append(append(descs, d), rdescs...)
 	}
 	if err := lay.Put(descs...); err != nil {
 		return nil, err
@@ -277,48 +306,50 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 
 // buildTarget builds one program for every platform, concurrently but no
 // more at once than there are cores: an image, or an index of them.
-func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum) (*Image, layout.Artifact, error) {
+func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum) (*Image, layout.Artifact, []platformBuild, error) {
 	pl := b.plan
-	images := make([]v1.Image, len(pl.Platforms))
+	builds := make([]platformBuild, len(pl.Platforms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(goruntime.NumCPU())
 	for i, p := range pl.Platforms {
 		g.Go(func() error {
 			step := b.rep.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
-			img, err := b.buildPlatform(gctx, store, t, shared, i)
+			var err error
+			builds[i], err = b.buildPlatform(gctx, store, t, shared, i)
 			step.Done(err)
-			images[i] = img
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	img := &Image{Name: t.ImageName, Package: t.ID(), Kind: string(t.Kind())}
+	images := make([]v1.Image, len(builds))
 	for i, p := range pl.Platforms {
+		images[i] = builds[i].image
 		d, err := images[i].Digest()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		img.Platforms = append(img.Platforms, PlatformImage{Platform: p.String(), Digest: d.String()})
 	}
 	if len(images) == 1 {
-		return img, images[0], nil
+		return img, images[0], builds, nil
 	}
 	var annotations map[string]string
 	if pl.Base != nil {
 		annotations = baseAnnotations(pl.Base.Name, pl.Base.Digest)
 	}
-	return img, image.NewIndex(images, pl.Platforms, annotations), nil
+	return img, image.NewIndex(images, pl.Platforms, annotations), builds, nil
 }
 
 // buildPlatform builds the image of t for the i-th platform.
-func (b *builder) buildPlatform(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum, i int) (v1.Image, error) {
+func (b *builder) buildPlatform(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum, i int) (platformBuild, error) {
 	pl := b.plan
 	p := pl.Platforms[i]
 	c, err := t.Build(ctx, store, p, b.layerOpt)
 	if err != nil {
-		return nil, err
+		return platformBuild{}, err
 	}
 	spec := image.Spec{
 		Platform:   p,
@@ -336,14 +367,16 @@ func (b *builder) buildPlatform(ctx context.Context, store blob.Store, t *plan.T
 		baseImage = bi.Image
 		bc, err := bi.Image.ConfigFile()
 		if err != nil {
-			return nil, err
+			return platformBuild{}, err
 		}
 		spec.User = t.ImageUser(&bc.Config)
 		spec.Env = image.Environment(bc.Config.Env, c.Env, t.Env, c.PathDir, plan.DataPath)
 		spec.WorkingDir = cmp.Or(c.WorkingDir, bc.Config.WorkingDir, "/")
 		spec.Annotations = baseAnnotations(pl.Base.Name, bi.Digest)
 	}
-	return image.New(baseImage, append(slices.Clone(shared), c.Layers...), spec)
+	layers := append(slices.Clone(shared), c.Layers...)
+	img, err := image.New(baseImage, layers, spec)
+	return platformBuild{image: img, contrib: c, layers: layers}, err
 }
 
 // baseAnnotations name the base of an image, as the OCI annotations
@@ -365,7 +398,7 @@ func (b *builder) fingerprint(ctx context.Context) (string, error) {
 	for _, p := range pl.Platforms {
 		platforms = append(platforms, p.String())
 	}
-	fmt.Fprintf(h, "kiln %s\ndate %d\nplatforms %q\ncompression %s\n", Version(), pl.Project.Source.Date.Unix(), platforms, b.layerOpt.Compression)
+	fmt.Fprintf(h, "kiln %s\ndate %d\nplatforms %q\ncompression %s\nsbom %s\n", Version(), pl.Project.Source.Date.Unix(), platforms, b.layerOpt.Compression, b.sbom)
 	if pl.Base != nil {
 		fmt.Fprintf(h, "base %s %s\n", pl.Base.Name, pl.Base.Digest)
 		for _, img := range pl.Base.Images {

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/pkg/atomicfile"
+	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/layout"
 )
 
@@ -27,6 +28,8 @@ import (
 // file is replaced whole, and the same images give the same bytes.
 type OCIArchive struct {
 	File string
+	// Signer, if set, signs the images as Layout's does.
+	Signer *attest.Signer
 }
 
 // Publish implements Publisher.
@@ -40,12 +43,26 @@ func (p OCIArchive) Publish(_ context.Context, images []Image) ([]Location, erro
 			return nil, err
 		}
 		descs = append(descs, d)
-		err = layout.Walk(img.Artifact, func(b layout.Blob) error {
+		collect := func(b layout.Blob) error {
 			blobs[b.Digest] = b
 			return nil
-		})
+		}
+		if err := layout.Walk(img.Artifact, collect); err != nil {
+			return nil, err
+		}
+		refs, err := attached(img, p.Signer, img.Name)
 		if err != nil {
 			return nil, err
+		}
+		for _, r := range refs {
+			rd, err := layout.ReferrerDescriptor(r.Image, img.Name)
+			if err != nil {
+				return nil, err
+			}
+			descs = append(descs, rd)
+			if err := layout.Walk(r.Image, collect); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, Location{Image: img.Name, Kind: KindArchive, Ref: "oci-archive:" + p.File + ":" + img.Name})
 	}

@@ -5,6 +5,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/layout"
 	"github.com/kiln-build/kiln/pkg/lock"
@@ -20,6 +21,9 @@ type Layout struct {
 	From []blob.Store
 	// Progress hears that the publisher waits for another writer.
 	Progress progress.Reporter
+	// Signer, if set, signs each image (and its provenance) as cosign
+	// would, with the image's name as the repository.
+	Signer *attest.Signer
 }
 
 // Publish implements Publisher. It holds the layout's lock meanwhile.
@@ -50,7 +54,15 @@ func (p Layout) Publish(ctx context.Context, images []Image) ([]Location, error)
 		if err != nil {
 			return nil, err
 		}
-		descs = append(descs, d)
+		refs, err := attached(img, p.Signer, img.Name)
+		if err != nil {
+			return nil, err
+		}
+		rdescs, err := writeReferrers(lay, img.Name, refs)
+		if err != nil {
+			return nil, err
+		}
+		descs = append(append(descs, d), rdescs...)
 		out = append(out, Location{Image: img.Name, Kind: KindLayout, Ref: "oci:" + p.Dir + ":" + img.Name})
 	}
 	return out, lay.Put(descs...)

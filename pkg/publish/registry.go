@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/progress"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
@@ -26,6 +27,9 @@ type Registry struct {
 	Mounts   []registry.Mount
 	Options  registry.Options
 	Progress progress.Reporter
+	// Signer, if set, signs each image, its platforms and its provenance
+	// in cosign's format.
+	Signer *attest.Signer
 }
 
 // Publish implements Publisher.
@@ -52,6 +56,22 @@ func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, erro
 		ref, err := p.push(ctx, rep, img.Artifact, repo)
 		if err != nil {
 			return nil, err
+		}
+		refs, err := attached(img, p.Signer, repo.Name())
+		if err != nil {
+			return nil, err
+		}
+		if len(refs) > 0 {
+			step := rep.Start("attaching SBOMs, provenance and signatures to "+repo.String(), 0)
+			for _, r := range refs {
+				if err = registry.PushReferrer(ctx, r.Image, repo, r.Tag, p.Options); err != nil {
+					break
+				}
+			}
+			step.Done(err)
+			if err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, Location{Image: img.Name, Kind: KindRegistry, Ref: ref.String()})
 	}

@@ -277,10 +277,11 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		return nil, err
 	}
 	if deps {
-		l, err := b.installDeps(ctx, store, p, version, tags, opt)
+		l, pkgs, err := b.installDeps(ctx, store, p, version, tags, opt)
 		if err != nil {
 			return nil, err
 		}
+		res.Packages = pkgs
 		minor, _ := MinorOf(version)
 		res.Layers = append(res.Layers, mutate.Addendum{
 			Layer: l,
@@ -304,6 +305,9 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		return nil, err
 	}
 	res.Layers = append(res.Layers, mutate.Addendum{Layer: l, History: runtime.History(opt, "kiln: project files -> "+AppDir, "the project's code")})
+	if res.Inputs, err = runtime.Inputs(b.opt.Hashes.Sum, b.proj.Dir, PyProject, Requirements); err != nil {
+		return nil, err
+	}
 	res.Env = []string{
 		"PYTHONPATH=" + strings.Join(pythonPath, ":"),
 		"PYTHONDONTWRITEBYTECODE=1",
@@ -346,15 +350,27 @@ func (b *Builder) requirementArgs() []string {
 // installDeps runs pip for p into a new directory, tidies it and writes
 // it as the dependencies layer: the install at DepsDir, its scripts at
 // BinDir (where pip's RECORD, ../../bin/NAME from DepsDir, says they are).
-func (b *Builder) installDeps(ctx context.Context, store blob.Store, p v1.Platform, version string, tags []string, opt layer.Options) (*layer.Layer, error) {
+func (b *Builder) installDeps(ctx context.Context, store blob.Store, p v1.Platform, version string, tags []string, opt layer.Options) (*layer.Layer, []runtime.Package, error) {
 	dir, err := os.MkdirTemp(b.opt.WorkDir, "pip-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
-	if err := b.pip(ctx, dir, p, version, tags); err != nil {
-		return nil, err
+	report := dir + ".json"
+	defer os.Remove(report)
+	if err := b.pip(ctx, dir, report, p, version, tags); err != nil {
+		return nil, nil, err
 	}
+	pkgs, err := readReport(report)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := b.writeDeps(ctx, store, dir, p, opt)
+	return l, pkgs, err
+}
+
+// writeDeps tidies the installation in dir and writes it as a layer.
+func (b *Builder) writeDeps(ctx context.Context, store blob.Store, dir string, p v1.Platform, opt layer.Options) (*layer.Layer, error) {
 	if err := Tidy(dir); err != nil {
 		return nil, fmt.Errorf("tidying the dependencies for %s: %w", platform.String(p), err)
 	}
@@ -365,7 +381,7 @@ func (b *Builder) installDeps(ctx context.Context, store blob.Store, p v1.Platfo
 		return nil, fmt.Errorf("the installed file %s holds a path of the build machine (%s), which would make the image differ from machine to machine; kiln does not know how to clean it: please report it", rel, b.opt.WorkDir)
 	}
 	t := layer.NewTree()
-	err = t.AddHostDirFunc(dir, DepsDir, func(rel string, _ os.DirEntry) bool { return rel == "bin" })
+	err := t.AddHostDirFunc(dir, DepsDir, func(rel string, _ os.DirEntry) bool { return rel == "bin" })
 	if err != nil {
 		return nil, err
 	}
