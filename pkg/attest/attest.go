@@ -63,8 +63,12 @@ func (f Format) Type() string {
 	return SPDXType
 }
 
-// createdAnnotation dates a referrer (with the source date).
-const createdAnnotation = "org.opencontainers.image.created"
+// createdAnnotation dates a referrer (with the source date);
+// titleAnnotation names a document's file.
+const (
+	createdAnnotation = "org.opencontainers.image.created"
+	titleAnnotation   = "org.opencontainers.image.title"
+)
 
 // artifact is a manifest held in memory with its config and layers: a
 // referrer as go-containerregistry's v1.Image, which layouts and
@@ -141,13 +145,26 @@ func newArtifact(typ string, subject v1.Descriptor, config Blob, layers []Blob, 
 
 // Document makes the referrer that attaches data, a document of type
 // typ, to subject: an OCI 1.1 artifact manifest dated created, whose one
-// layer is the document. Its config is "{}" typed like the artifact, so
-// that registries which derive a referrer's type from its config list it
-// correctly too.
-func Document(typ string, subject v1.Descriptor, data []byte, created time.Time) (v1.Image, error) {
+// layer is the document, titled file (the name oras pull saves it
+// under). Its config is "{}" typed like the artifact, so that registries
+// which derive a referrer's type from its config list it correctly too.
+func Document(typ string, subject v1.Descriptor, data []byte, file string, created time.Time) (v1.Image, error) {
 	cfg := Blob{MediaType: typ, Data: []byte("{}")}
-	return newArtifact(typ, subject, cfg, []Blob{{MediaType: typ, Data: data}},
-		map[string]string{createdAnnotation: created.UTC().Format(time.RFC3339)})
+	layer := Blob{MediaType: typ, Data: data, Annotations: map[string]string{titleAnnotation: file}}
+	return newArtifact(typ, subject, cfg, []Blob{layer}, map[string]string{createdAnnotation: created.UTC().Format(time.RFC3339)})
+}
+
+// File names of the documents.
+const (
+	ProvenanceFile = "provenance.intoto.json"
+)
+
+// File is the name of an SBOM document of format f.
+func (f Format) File() string {
+	if f == CycloneDX {
+		return "sbom.cdx.json"
+	}
+	return "sbom.spdx.json"
 }
 
 // ArtifactType returns the artifact type of a referrer's manifest.

@@ -76,7 +76,7 @@ func (b *builder) attachments(t *plan.Target, artifact layout.Artifact, builds [
 		if err != nil {
 			return nil, err
 		}
-		ref, err := attest.Document(b.sbom.Type(), d, doc, date)
+		ref, err := attest.Document(b.sbom.Type(), d, doc, b.sbom.File(), date)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +96,7 @@ func (b *builder) attachments(t *plan.Target, artifact layout.Artifact, builds [
 		return nil, err
 	}
 	for _, s := range subjects {
-		ref, err := attest.Document(attest.InTotoType, s, statement, date)
+		ref, err := attest.Document(attest.InTotoType, s, statement, attest.ProvenanceFile, date)
 		if err != nil {
 			return nil, err
 		}
