@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -421,5 +422,67 @@ func TestSupplyChainReproducible(t *testing.T) {
 	}
 	if bom.SpecVersion != cdx.SpecVersion1_6 || bom.Metadata.Component.Name != "hello" || bom.Components == nil {
 		t.Errorf("CycloneDX BOM: spec %v, component %+v", bom.SpecVersion, bom.Metadata.Component)
+	}
+}
+
+// layoutSBOM reads the SPDX SBOM about the manifest subject from the OCI
+// layout dir, as oras finds it: an index.json entry whose manifest has
+// that subject.
+func layoutSBOM(t *testing.T, dir string, subject v1.Hash) *spdx.Document {
+	t.Helper()
+	lp, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := lp.ImageIndex()
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range im.Manifests {
+		if d.ArtifactType != spdxType {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := img.Manifest()
+		if m.Subject == nil || m.Subject.Digest != subject {
+			continue
+		}
+		layers, _ := img.Layers()
+		rc, err := layers[0].Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(rc)
+		rc.Close()
+		return readSPDX(t, data)
+	}
+	t.Fatalf("%s holds no SPDX SBOM about %s", dir, subject)
+	return nil
+}
+
+// checkWheelsInSBOM checks that the SBOM lists each wheel of the folder
+// wheels by name (pkg -> wheel file) with the version in its file name
+// and the file's SHA-256.
+func checkWheelsInSBOM(t *testing.T, doc *spdx.Document, wheels string, want map[string]string) {
+	t.Helper()
+	for name, file := range want {
+		p := spdxPackage(doc, name)
+		if p == nil {
+			t.Errorf("the SBOM lists no %s", name)
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(wheels, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := fmt.Sprintf("%x", sha256.Sum256(data))
+		version := strings.Split(file, "-")[1]
+		if p.PackageFileName != file || p.PackageVersion != version || len(p.PackageChecksums) != 1 || p.PackageChecksums[0].Value != sum {
+			t.Errorf("the SBOM lists %s as %s %s %v, want %s %s sha256 %s", name, p.PackageFileName, p.PackageVersion, p.PackageChecksums, file, version, sum)
+		}
 	}
 }
