@@ -32,9 +32,9 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 	}
 	switch d.output.kind {
 	case "oci":
-		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep, Signer: d.signer})
+		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep, Signer: publishSigner(d.signer)})
 	case "oci-archive":
-		pubs = append(pubs, publish.OCIArchive{File: d.output.path, Signer: d.signer})
+		pubs = append(pubs, publish.OCIArchive{File: d.output.path, Signer: publishSigner(d.signer)})
 	case "tar":
 		pubs = append(pubs, publish.DockerArchive{File: d.output.path, Tag: tag})
 	}
@@ -110,7 +110,7 @@ func record(res *build.Result, locs []publish.Location, engine string) {
 // from the base's repository where the registry is the same, and signing
 // them with signer if it is set.
 func pushPublisher(res *build.Result, repo string, tags []string, reg registry.Options, signer *attest.Signer, rep progress.Reporter) (publish.Publisher, error) {
-	p := publish.Registry{Repo: repo, Tags: tags, Options: reg, Progress: rep, Signer: signer}
+	p := publish.Registry{Repo: repo, Tags: tags, Options: reg, Progress: rep, Signer: publishSigner(signer)}
 	if res.Base != nil {
 		from, err := reg.ParseReference(res.Base.Name)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kiln-build/kiln/pkg/attest"
+	"github.com/kiln-build/kiln/pkg/publish"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
 
@@ -72,6 +73,14 @@ func (f *supplyFlags) signer(env []string) (*attest.Signer, error) {
 		return nil, fmt.Errorf("--sign-key %s: %w", f.signKey, err)
 	}
 	return s, nil
+}
+
+// publishSigner is s as publishers take it: no signer for a nil s.
+func publishSigner(s *attest.Signer) publish.Signer {
+	if s == nil {
+		return nil
+	}
+	return s
 }
 
 // lookupEnv finds the last value of key in env.

@@ -15,7 +15,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+
+	"github.com/kiln-build/kiln/pkg/registry"
 )
+
+// Referrer is a referrer to publish, by digest or under a tag.
+type Referrer = registry.Referrer
 
 // Annotations and types of cosign's signature format.
 const (
@@ -79,23 +84,6 @@ func (s *Signer) sign(msg []byte) ([]byte, error) {
 		return rsa.SignPKCS1v15(nil, k, crypto.SHA256, h[:])
 	}
 	return nil, fmt.Errorf("unsupported key %T", s.key)
-}
-
-// Referrer is an artifact to publish with an image: pushed by digest, or
-// under Tag (cosign's sha256-<hex>.sig and .att tags) when Tag is set.
-type Referrer struct {
-	Image v1.Image
-	Tag   string
-}
-
-// Unsigned are the referrers of a build as they are, to publish without
-// signatures.
-func Unsigned(refs []v1.Image) []Referrer {
-	out := make([]Referrer, len(refs))
-	for i, r := range refs {
-		out[i] = Referrer{Image: r}
-	}
-	return out
 }
 
 // Sign signs an image for publishing to repo: a cosign signature of its

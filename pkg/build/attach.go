@@ -46,7 +46,7 @@ func (b *builder) attachments(t *plan.Target, artifact layout.Artifact, builds [
 	var toolchains []runtime.Package
 	var inputs []runtime.Input
 	for i, pb := range builds {
-		d, err := descriptorOf(pb.image)
+		d, err := layout.Subject(pb.image)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +82,7 @@ func (b *builder) attachments(t *plan.Target, artifact layout.Artifact, builds [
 		}
 		refs = append(refs, ref)
 	}
-	top, err := descriptorOf(artifact)
+	top, err := layout.Subject(artifact)
 	if err != nil {
 		return nil, err
 	}
@@ -129,20 +129,6 @@ func (b *builder) provenance(t *plan.Target, digest v1.Hash, platforms []v1.Hash
 		pb.Params.Source = &attest.Resource{URI: src.Remote, Digest: map[string]string{"gitCommit": src.Commit}}
 	}
 	return pb
-}
-
-// descriptorOf is the descriptor of a manifest, as a subject.
-func descriptorOf(a layout.Artifact) (v1.Descriptor, error) {
-	var d v1.Descriptor
-	var err error
-	if d.MediaType, err = a.MediaType(); err != nil {
-		return d, err
-	}
-	if d.Digest, err = a.Digest(); err != nil {
-		return d, err
-	}
-	d.Size, err = a.Size()
-	return d, err
 }
 
 // writeAttachments stores refs, the referrers of the image named name,

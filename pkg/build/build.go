@@ -30,7 +30,6 @@ import (
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/layout"
 	"github.com/kiln-build/kiln/pkg/plan"
-	"github.com/kiln-build/kiln/pkg/progress"
 	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
@@ -118,10 +117,6 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Compression == "" {
 		opt.Compression = layer.Gzip
 	}
-	rep := opt.Plan.Progress
-	if rep == nil {
-		rep = progress.Discard
-	}
 	workDir, err := os.MkdirTemp("", "kiln-build-*")
 	if err != nil {
 		return nil, err
@@ -138,13 +133,14 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	defer pl.Close()
+	rep := pl.Progress
 	sbom := opt.SBOM
 	if sbom == "" {
 		if sbom, err = attest.ParseFormat(pl.Project.Config.SBOM); err != nil {
 			return nil, fmt.Errorf("%s: sbom: %w", pl.Project.Config.Path, err)
 		}
 	}
-	b := &builder{plan: pl, rep: rep, sbom: sbom, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
+	b := &builder{plan: pl, sbom: sbom, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
 	step := rep.Start("fingerprinting inputs", 0)
 	fp, err := b.fingerprint(ctx)
 	step.Done(err)
@@ -208,7 +204,6 @@ func (r *Result) open(dir string) error {
 // builder builds a plan into a layout.
 type builder struct {
 	plan     *plan.Plan
-	rep      progress.Reporter
 	layerOpt layer.Options
 	sbom     attest.Format
 }
@@ -219,7 +214,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	if err := lay.Init(); err != nil {
 		return nil, err
 	}
-	pl, rep, store := b.plan, b.rep, lay.Blobs()
+	pl, rep, store := b.plan, b.plan.Progress, lay.Blobs()
 	src := pl.Project.Source
 	res := &Result{SourceDate: src.Date.Format(time.RFC3339), SourceDateFrom: src.DateFrom}
 	// On an empty base, a system layer makes the image usable; a base
@@ -313,7 +308,7 @@ func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Tar
 	g.SetLimit(goruntime.NumCPU())
 	for i, p := range pl.Platforms {
 		g.Go(func() error {
-			step := b.rep.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
+			step := b.plan.Progress.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
 			var err error
 			builds[i], err = b.buildPlatform(gctx, store, t, shared, i)
 			step.Done(err)

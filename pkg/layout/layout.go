@@ -175,19 +175,30 @@ func Descriptor(a Artifact, name string) (v1.Descriptor, error) {
 // referrer of its subject, not as an image), its artifact type, and the
 // image's name in ImageAnnotation.
 func ReferrerDescriptor(r v1.Image, image string) (v1.Descriptor, error) {
-	d := v1.Descriptor{Annotations: map[string]string{ImageAnnotation: image}}
+	d, err := Subject(r)
+	if err != nil {
+		return d, err
+	}
 	m, err := r.Manifest()
 	if err != nil {
 		return d, err
 	}
-	d.ArtifactType = m.ArtifactType
-	if d.MediaType, err = r.MediaType(); err != nil {
+	d.ArtifactType, d.Annotations = m.ArtifactType, map[string]string{ImageAnnotation: image}
+	return d, nil
+}
+
+// Subject returns the bare descriptor of a (media type, digest, size), as
+// a referrer's subject names it.
+func Subject(a Artifact) (v1.Descriptor, error) {
+	var d v1.Descriptor
+	var err error
+	if d.MediaType, err = a.MediaType(); err != nil {
 		return d, err
 	}
-	if d.Digest, err = r.Digest(); err != nil {
+	if d.Digest, err = a.Digest(); err != nil {
 		return d, err
 	}
-	d.Size, err = r.Size()
+	d.Size, err = a.Size()
 	return d, err
 }
 

@@ -83,6 +83,8 @@ type Plan struct {
 	Base     *base.Base
 	Resolver *base.Resolver
 	Targets  []*Target
+	// Progress is told about long steps (never nil).
+	Progress progress.Reporter
 	release  func()
 }
 
@@ -163,7 +165,7 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 	if err := cfg.CheckKeys(rt.Name(), rt.Keys()); err != nil {
 		return nil, err
 	}
-	pl := &Plan{Project: proj, Runtime: rt}
+	pl := &Plan{Project: proj, Runtime: rt, Progress: opt.Progress}
 	defer func() {
 		if err != nil {
 			pl.Close()

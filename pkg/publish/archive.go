@@ -19,7 +19,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kiln-build/kiln/pkg/atomicfile"
-	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/layout"
 )
 
@@ -29,7 +28,7 @@ import (
 type OCIArchive struct {
 	File string
 	// Signer, if set, signs the images as Layout's does.
-	Signer *attest.Signer
+	Signer Signer
 }
 
 // Publish implements Publisher.

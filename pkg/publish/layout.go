@@ -5,7 +5,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/layout"
 	"github.com/kiln-build/kiln/pkg/lock"
@@ -23,7 +22,7 @@ type Layout struct {
 	Progress progress.Reporter
 	// Signer, if set, signs each image (and its provenance) as cosign
 	// would, with the image's name as the repository.
-	Signer *attest.Signer
+	Signer Signer
 }
 
 // Publish implements Publisher. It holds the layout's lock meanwhile.

@@ -3,16 +3,27 @@ package publish
 import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/layout"
+	"github.com/kiln-build/kiln/pkg/registry"
 )
+
+// Signer signs an image for publishing to repo: given the manifests to
+// sign (subjects) and the image's referrers, it returns the referrers to
+// publish (attest.Signer, in cosign's format).
+type Signer interface {
+	Sign(repo string, subjects []v1.Descriptor, refs []v1.Image) ([]registry.Referrer, error)
+}
 
 // attached are the referrers to publish with img at repo: its own, and
 // with a signer, the signatures and signed attestations that cosign
 // verifies (which replace the unsigned provenance).
-func attached(img Image, s *attest.Signer, repo string) ([]attest.Referrer, error) {
+func attached(img Image, s Signer, repo string) ([]registry.Referrer, error) {
 	if s == nil {
-		return attest.Unsigned(img.Referrers), nil
+		out := make([]registry.Referrer, len(img.Referrers))
+		for i, r := range img.Referrers {
+			out[i] = registry.Referrer{Image: r}
+		}
+		return out, nil
 	}
 	subjects, err := subjects(img.Artifact)
 	if err != nil {
@@ -24,11 +35,10 @@ func attached(img Image, s *attest.Signer, repo string) ([]attest.Referrer, erro
 // subjects are the manifests of a that get signed: a itself, and the
 // platforms' manifests of an index.
 func subjects(a layout.Artifact) ([]v1.Descriptor, error) {
-	d, err := layout.Descriptor(a, "")
+	d, err := layout.Subject(a)
 	if err != nil {
 		return nil, err
 	}
-	d.Annotations, d.Platform = nil, nil
 	out := []v1.Descriptor{d}
 	if idx, ok := a.(v1.ImageIndex); ok {
 		im, err := idx.IndexManifest()
@@ -44,7 +54,7 @@ func subjects(a layout.Artifact) ([]v1.Descriptor, error) {
 
 // writeReferrers stores the referrers of the image named name in lay and
 // returns their index entries.
-func writeReferrers(lay layout.Layout, name string, refs []attest.Referrer) ([]v1.Descriptor, error) {
+func writeReferrers(lay layout.Layout, name string, refs []registry.Referrer) ([]v1.Descriptor, error) {
 	var out []v1.Descriptor
 	for _, r := range refs {
 		if err := lay.Write(r.Image); err != nil {

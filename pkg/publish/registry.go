@@ -10,7 +10,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/progress"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
@@ -29,7 +28,7 @@ type Registry struct {
 	Progress progress.Reporter
 	// Signer, if set, signs each image, its platforms and its provenance
 	// in cosign's format.
-	Signer *attest.Signer
+	Signer Signer
 }
 
 // Publish implements Publisher.
@@ -64,7 +63,7 @@ func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, erro
 		if len(refs) > 0 {
 			step := rep.Start("attaching SBOMs, provenance and signatures to "+repo.String(), 0)
 			for _, r := range refs {
-				if err = registry.PushReferrer(ctx, r.Image, repo, r.Tag, p.Options); err != nil {
+				if err = registry.PushReferrer(ctx, r, repo, p.Options); err != nil {
 					break
 				}
 			}

@@ -10,14 +10,23 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 )
 
-// PushReferrer publishes r, a manifest with a subject (an SBOM, a
-// signature), to repo: under tag when it is set, else by digest. The
+// Referrer is a manifest with a subject (an SBOM, a signature) to publish
+// with an image: by digest, or under Tag when it is set (cosign's
+// sha256-<hex>.sig and .att tags).
+type Referrer struct {
+	Image v1.Image
+	Tag   string
+}
+
+// PushReferrer publishes r to repo: under its tag if it has one, else by
+// digest. The
 // manifest is always PUT, even if the registry has it: go-containerregistry
 // then records it as a referrer of its subject, through the registry's
 // referrers API where there is one, else in the fallback tag
 // (sha256-<subject hex>), whose other entries it keeps. A registry that
 // lost a referrer from that tag gets it back.
-func PushReferrer(ctx context.Context, r v1.Image, repo name.Repository, tag string, o Options) error {
+func PushReferrer(ctx context.Context, referrer Referrer, repo name.Repository, o Options) error {
+	r, tag := referrer.Image, referrer.Tag
 	o.Updates = nil
 	opts := o.Remote(ctx)
 	reg := repo.RegistryStr()
