@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -111,7 +112,13 @@ func (b *builder) provenance(t *plan.Target, digest v1.Hash, platforms []v1.Hash
 	src := pl.Project.Source
 	pb := attest.Build{Name: t.ImageName, Digest: digest, Platforms: platforms, Repo: src.Remote, Commit: src.Commit, Dirty: src.Dirty,
 		Inputs: inputs, Toolchains: toolchains, Date: src.Date, Version: Version()}
-	pb.Params = attest.Parameters{Targets: []string{t.ID()}, SBOM: b.sbom, Compression: string(b.layerOpt.Compression)}
+	// A target named by its directory is named relative to the project,
+	// so that the statement does not depend on where the source is.
+	target := t.ID()
+	if rel, err := filepath.Rel(pl.Project.Root, target); err == nil && filepath.IsAbs(target) {
+		target = filepath.ToSlash(rel)
+	}
+	pb.Params = attest.Parameters{Targets: []string{target}, SBOM: b.sbom, Compression: string(b.layerOpt.Compression)}
 	for _, p := range pl.Platforms {
 		pb.Params.Platforms = append(pb.Params.Platforms, p.String())
 	}

@@ -268,6 +268,9 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		return nil, err
 	}
 	res := &runtime.Contribution{Entrypoint: b.Entrypoint(), PathDir: BinDir, WorkingDir: AppDir}
+	// The base's Python runs the program: the SBOM names it as the
+	// toolchain.
+	res.Packages = []runtime.Package{{Type: "generic", Name: "python", Version: version, Toolchain: true}}
 	pythonPath := []string{AppDir}
 	if b.proj.SrcLayout {
 		pythonPath = []string{path.Join(AppDir, "src"), AppDir}
@@ -281,7 +284,7 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		if err != nil {
 			return nil, err
 		}
-		res.Packages = pkgs
+		res.Packages = append(res.Packages, pkgs...)
 		minor, _ := MinorOf(version)
 		res.Layers = append(res.Layers, mutate.Addendum{
 			Layer: l,
