@@ -486,3 +486,43 @@ func checkWheelsInSBOM(t *testing.T, doc *spdx.Document, wheels string, want map
 		}
 	}
 }
+
+// referrerBlobs counts the distinct blobs (configs and documents) of the
+// referrers of the last build in the project dir: what a first push of
+// them uploads.
+func referrerBlobs(t *testing.T, dir string) int {
+	t.Helper()
+	build := filepath.Join(dir, ".kiln", "last")
+	data, err := os.ReadFile(filepath.Join(build, "build.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Images []struct {
+			Attachments []struct{ Digest string } `json:"attachments"`
+		} `json:"images"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.FromPath(filepath.Join(build, "oci"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := map[v1.Hash]bool{}
+	for _, img := range res.Images {
+		for _, a := range img.Attachments {
+			h, _ := v1.NewHash(a.Digest)
+			r, err := lp.Image(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _ := r.Manifest()
+			blobs[m.Config.Digest] = true
+			for _, l := range m.Layers {
+				blobs[l.Digest] = true
+			}
+		}
+	}
+	return len(blobs)
+}
