@@ -61,7 +61,8 @@ type delivery struct {
 }
 
 // options parses the flags: what to build (with args) and where to
-// deliver it. Errors name the flag to change.
+// deliver it. Errors name the flag to change; like every error about what
+// the flags ask for (rather than how they are written), they exit 1.
 func (f *buildFlags) options(args []string) (build.Options, delivery, error) {
 	var opt build.Options
 	var d delivery
@@ -75,13 +76,13 @@ func (f *buildFlags) options(args []string) (build.Options, delivery, error) {
 	default:
 		ps, err := platform.Parse(f.platforms)
 		if err != nil {
-			return opt, d, usageError{fmt.Errorf("--platform: %w", err)}
+			return opt, d, fmt.Errorf("--platform: %w", err)
 		}
 		opt.Plan.Platforms = ps
 	}
 	c, err := layer.ParseCompression(f.compression)
 	if err != nil {
-		return opt, d, usageError{fmt.Errorf("--compression: %w", err)}
+		return opt, d, fmt.Errorf("--compression: %w", err)
 	}
 	opt.Compression = c
 	if opt.SBOM, err = f.supply.format(); err != nil {
@@ -91,11 +92,11 @@ func (f *buildFlags) options(args []string) (build.Options, delivery, error) {
 		return opt, d, err
 	}
 	if d.output, err = parseOutput(f.output); err != nil {
-		return opt, d, usageError{err}
+		return opt, d, err
 	}
 	if f.push != "" {
 		if _, err := f.registry.ParseRepository(f.push); err != nil {
-			return opt, d, usageError{fmt.Errorf("--push: %w", err)}
+			return opt, d, fmt.Errorf("--push: %w", err)
 		}
 	}
 	d.push, d.tags, d.load = f.push, f.tags, f.load
