@@ -44,7 +44,7 @@ func (f *supplyFlags) format() (attest.Format, error) {
 	}
 	format, err := attest.ParseFormat(f.sbom)
 	if err != nil {
-		return "", usageError{fmt.Errorf("--sbom: %w", err)}
+		return "", fmt.Errorf("--sbom: %w", err)
 	}
 	return format, nil
 }
@@ -125,7 +125,7 @@ verify. Nothing but the registry is contacted (no transparency log).`,
 			}
 			ref, err := reg.ParseReference(args[0])
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			rep, err := attest.Verify(cmd.Context(), ref, v, reg.Remote(cmd.Context())...)
 			if err != nil {
