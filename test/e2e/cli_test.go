@@ -159,6 +159,9 @@ func TestBadInput(t *testing.T) {
 		{"unknown output", func(t *testing.T, dir string) ([]string, []string) {
 			return []string{"build", "--output", "docker:hello"}, nil
 		}, 1, []string{`--output "docker:hello" is not supported`, "oci:DIR"}},
+		{"unknown sbom format", func(t *testing.T, dir string) ([]string, []string) {
+			return []string{"build", "--sbom", "swid"}, nil
+		}, 1, []string{`--sbom: unknown SBOM format "swid"`, "spdx, cyclonedx or none"}},
 		{"unknown flag", func(t *testing.T, dir string) ([]string, []string) {
 			return []string{"build", "--platfrom", "linux/amd64"}, nil
 		}, 2, []string{"unknown flag: --platfrom"}},
