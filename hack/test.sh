@@ -13,6 +13,7 @@ command -v go >/dev/null || { echo "test.sh: Go is not installed; install the cu
 
 echo "== installing test dependencies"
 bash hack/install-test-deps.sh
+bash hack/install-test-tools.sh # oras, cosign (cached in $KILN_TEST_CACHE/bin)
 
 echo "== gofmt, go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.kiln/*'))

@@ -34,6 +34,7 @@ var (
 	runs    = flag.Int("runs", 5, "runs per scenario and tool")
 	koBin   = flag.String("ko", "ko", "the ko binary (v0.19.1)")
 	kilnBin = flag.String("kiln", "kiln", "the kiln binary")
+	only    = flag.String("projects", "hello,kiln", "comma-separated projects to time: hello, kiln")
 	work    = flag.String("work", "", "scratch directory (default: a new temporary one)")
 	repo    = flag.String("repo", ".", "the kiln repository (its examples/hello and cmd/kiln are the projects)")
 )
@@ -80,152 +81,181 @@ func run() error {
 	}
 	var rows [][]string
 	for _, p := range projects {
-		kdir, kodir := filepath.Join(dir, "kiln", p.name), filepath.Join(dir, "ko", p.name)
-		for _, d := range []string{kdir, kodir} {
-			if err := copyTree(p.src, d); err != nil {
-				return err
+		if !slices.Contains(strings.Split(*only, ","), p.name) {
+			continue
+		}
+		// Each tool builds its own copy, with SBOMs off and, in another
+		// copy (SBOM settings are inputs: switching would rebuild), on.
+		type runner struct {
+			tool, dir string
+			sbom      bool
+			edit      func() error
+			samples   []sample
+		}
+		var runners []*runner
+		for _, sbom := range []bool{false, true} {
+			for _, tool := range []string{"kiln", "ko"} {
+				d := filepath.Join(dir, tool, p.name)
+				if sbom {
+					d += "-sbom"
+				}
+				if err := copyTree(p.src, d); err != nil {
+					return err
+				}
+				runners = append(runners, &runner{tool: tool, dir: d, sbom: sbom, edit: edit(d, p.file)})
 			}
 		}
 		env := append(os.Environ(), "KO_DEFAULTBASEIMAGE="+base, "KO_DOCKER_REPO="+reg+"/ko", "KILN_CACHE_DIR="+filepath.Join(dir, "kiln-cache"))
-		out := func(tool, s string) string { return filepath.Join(dir, "out", tool, p.name, s) }
-		edit := func(d string) func() error {
-			n := 0
-			return func() error {
-				n++
-				return appendFile(filepath.Join(d, p.file), fmt.Sprintf("\nvar benchEdit%d = %d\n", n, n))
+		// args are r's arguments for a scenario: what the scenario adds,
+		// an output (out names the layout, or "" to push) and the
+		// package.
+		args := func(r *runner, out string, extra ...string) []string {
+			var a []string
+			if r.tool == "kiln" {
+				a = []string{"build", "-q", "--base", base}
+				if !r.sbom {
+					a = append(a, "--sbom", "none")
+				}
+				a = append(a, extra...)
+				if out != "" {
+					a = append(a, "--output", "oci:"+filepath.Join(dir, "out", r.dir, out))
+				} else {
+					a = append(a, "--push", reg+"/kiln/"+filepath.Base(r.dir))
+				}
+			} else {
+				a = []string{"build", "--bare"}
+				if !r.sbom {
+					a = append(a, "--sbom=none")
+				}
+				a = append(a, extra...)
+				if out != "" {
+					a = append(a, "--push=false", "--oci-layout-path", filepath.Join(dir, "out", r.dir, out))
+				}
 			}
+			return append(a, p.pkg)
 		}
-		kilnArgs := func(extra ...string) []string {
-			return append([]string{"build", "-q", "--base", base}, append(extra, p.pkg)...)
-		}
-		koArgs := func(extra ...string) []string {
-			return append([]string{"build", "--sbom=none", "--bare"}, append(extra, p.pkg)...)
-		}
+		three := []string{"--platform", "linux/amd64,linux/arm64,linux/arm/v7"}
 		scenarios := []struct {
 			name       string
-			before     func(tool string) error
-			kiln, ko   []string
+			out        string
+			extra      []string
+			before     func(r *runner) error
+			edit       bool
 			withGoList bool
 			// fleet runs each tool in a fresh copy of its project in
-			// another directory, with an empty GOCACHE, as a CI job
-			// on a new machine does.
+			// another directory, with an empty GOCACHE, as a CI job on a
+			// new machine does, pushing an image the registry has.
 			fleet bool
 		}{
-			{"first build, to a layout", func(tool string) error {
-				return os.RemoveAll(filepath.Join(kdir, ".kiln"))
-			}, kilnArgs("--output", "oci:"+out("kiln", "first")), koArgs("--push=false", "--oci-layout-path", out("ko", "first")), false, false},
-			{"no-change rebuild, to a layout", nil,
-				kilnArgs("--output", "oci:"+out("kiln", "noop")), koArgs("--push=false", "--oci-layout-path", out("ko", "noop")), false, false},
-			{"rebuild after editing one file", nil,
-				kilnArgs("--output", "oci:"+out("kiln", "edit")), koArgs("--push=false", "--oci-layout-path", out("ko", "edit")), true, false},
-			{"three platforms, after an edit", nil,
-				kilnArgs("--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--output", "oci:"+out("kiln", "three")),
-				koArgs("--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--push=false", "--oci-layout-path", out("ko", "three")), false, false},
-			{"push of an unchanged image", nil,
-				kilnArgs("--push", reg+"/kiln/"+strings.Fields(p.name)[0]), koArgs(), false, false},
-			{"fleet: fresh clone elsewhere, empty GOCACHE, push of an image the registry has", nil,
-				kilnArgs("--push", reg+"/kiln/"+strings.Fields(p.name)[0]), koArgs(), false, true},
+			{name: "first build, to a layout", out: "first", before: func(r *runner) error {
+				if r.tool != "kiln" {
+					return nil
+				}
+				return os.RemoveAll(filepath.Join(r.dir, ".kiln"))
+			}},
+			{name: "no-change rebuild, to a layout", out: "noop"},
+			{name: "rebuild after editing one file", out: "edit", edit: true, withGoList: true},
+			{name: "three platforms, after an edit", out: "three", extra: three, edit: true},
+			{name: "push of an unchanged image"},
+			{name: "fleet: fresh clone elsewhere, empty GOCACHE, push of an image the registry has", fleet: true},
 		}
-		editKiln, editKo := edit(kdir), edit(kodir)
 		for _, sc := range scenarios {
-			var ks, os_, gs []sample
-			// Warm up once: the Go build cache and base caches are warm in
-			// every scenario, for both tools.
-			// (Not the fleet: its Go build cache is empty by design.)
-			if sc.before != nil {
-				sc.before("kiln")
+			var gs []sample
+			for _, r := range runners {
+				r.samples = nil
+				// Warm up once: the Go build cache and base caches are
+				// warm in every scenario, for every tool (but the fleet's,
+				// whose Go build cache is empty by design).
+				if sc.fleet {
+					continue
+				}
+				if sc.before != nil {
+					sc.before(r)
+				}
+				if _, err := timed(r.dir, env, bin(r.tool), args(r, sc.out, sc.extra...)...); err != nil {
+					return err
+				}
 			}
-			if _, err := timed(kdir, env, *kilnBin, sc.kiln...); err != nil && !sc.fleet {
-				return err
-			}
-			if _, err := timed(kodir, env, *koBin, sc.ko...); err != nil && !sc.fleet {
-				return err
-			}
-			if sc.fleet {
-				for i := range *runs {
-					for _, tool := range order(i) {
-						src, bin, args := kdir, *kilnBin, sc.kiln
-						if tool == "ko" {
-							src, bin, args = kodir, *koBin, sc.ko
-						}
-						s, err := fresh(filepath.Join(dir, "fleet"), src, env, bin, args)
-						if err != nil {
-							return err
-						}
-						if tool == "ko" {
-							os_ = append(os_, s)
-						} else {
-							ks = append(ks, s)
-						}
+			for i := range *runs {
+				if !sc.fleet {
+					break
+				}
+				for j := range runners {
+					r := runners[(i+j)%len(runners)]
+					s, err := fresh(filepath.Join(dir, "fleet"), r.dir, env, bin(r.tool), args(r, sc.out, sc.extra...))
+					if err != nil {
+						return err
 					}
+					r.samples = append(r.samples, s)
 				}
 			}
 			for i := range *runs {
 				if sc.fleet {
 					break
 				}
-				for _, tool := range order(i) {
-					isEdit := strings.Contains(sc.name, "edit")
-					switch tool {
-					case "kiln":
-						if sc.before != nil {
-							sc.before(tool)
-						}
-						if isEdit {
-							editKiln()
-						}
-						s, err := timed(kdir, env, *kilnBin, sc.kiln...)
+				for j := range runners {
+					// Alternate which runs first.
+					r := runners[(i+j)%len(runners)]
+					if sc.before != nil {
+						sc.before(r)
+					}
+					if sc.edit {
+						r.edit()
+					}
+					s, err := timed(r.dir, env, bin(r.tool), args(r, sc.out, sc.extra...)...)
+					if err != nil {
+						return err
+					}
+					r.samples = append(r.samples, s)
+					if sc.withGoList && r.tool == "kiln" && !r.sbom {
+						// The compiler's own time for the same change.
+						r.edit()
+						g, err := timed(r.dir, append(env, "CGO_ENABLED=0"), "go", "build", "-trimpath", "-buildvcs=false", "-o", filepath.Join(dir, "gobuild.bin"), p.pkg)
 						if err != nil {
 							return err
 						}
-						ks = append(ks, s)
-						if sc.withGoList {
-							// The compiler's own time for the same change.
-							editKiln()
-							g, err := timed(filepath.Join(kdir), append(env, "CGO_ENABLED=0"), "go", "build", "-trimpath", "-buildvcs=false", "-o", filepath.Join(dir, "gobuild.bin"), p.pkg)
-							if err != nil {
-								return err
-							}
-							gs = append(gs, g)
-						}
-					case "ko":
-						if isEdit {
-							editKo()
-						}
-						s, err := timed(kodir, env, *koBin, sc.ko...)
-						if err != nil {
-							return err
-						}
-						os_ = append(os_, s)
+						gs = append(gs, g)
 					}
 				}
 			}
-			fmt.Printf("%s / %s\n  kiln ms: %v\n  ko ms:   %v\n", p.name, sc.name, millis(ks), millis(os_))
-			km, om := median(ks), median(os_)
-			row := []string{p.name, sc.name, ms(km), ms(om), fmt.Sprintf("%.2f", float64(km)/float64(om)), mib(peak(ks)), mib(peak(os_)), ""}
+			ks, os_, kS, oS := runners[0].samples, runners[1].samples, runners[2].samples, runners[3].samples
+			fmt.Printf("%s / %s\n  kiln ms: %v\n  ko ms:   %v\n  kiln ms, SBOMs: %v\n  ko ms, SBOMs:   %v\n", p.name, sc.name, millis(ks), millis(os_), millis(kS), millis(oS))
+			km, om, kmS, omS := median(ks), median(os_), median(kS), median(oS)
+			row := []string{p.name, sc.name, ms(km), ms(om), fmt.Sprintf("%.2f", float64(km)/float64(om)),
+				fmt.Sprintf("%s / %s = %.2f", ms(kmS), ms(omS), float64(kmS)/float64(omS)), mib(peak(ks)), mib(peak(os_)), ""}
 			if len(gs) > 0 {
 				gm := median(gs)
 				fmt.Printf("  go build ms: %v\n", millis(gs))
-				row[7] = fmt.Sprintf("go build %s, kiln/go %.2f", ms(gm), float64(km)/float64(gm))
+				row[8] = fmt.Sprintf("go build %s, kiln/go %.2f", ms(gm), float64(km)/float64(gm))
 			}
 			rows = append(rows, row)
 		}
 	}
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "project\tscenario\tkiln median\tko median\tkiln/ko\tkiln peak RSS\tko peak RSS\tnote")
+	fmt.Fprintln(tw, "project\tscenario\tkiln median\tko median\tkiln/ko\twith SBOMs: kiln / ko = kiln/ko\tkiln peak RSS\tko peak RSS\tnote")
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
 }
 
-// order alternates which tool runs first.
-func order(i int) []string {
-	if i%2 == 0 {
-		return []string{"kiln", "ko"}
+// bin is the binary of a tool.
+func bin(tool string) string {
+	if tool == "kiln" {
+		return *kilnBin
 	}
-	return []string{"ko", "kiln"}
+	return *koBin
+}
+
+// edit returns a function that changes the file p.file of the project in
+// d, differently each time.
+func edit(d, file string) func() error {
+	n := 0
+	return func() error {
+		n++
+		return appendFile(filepath.Join(d, file), fmt.Sprintf("\nvar benchEdit%d = %d\n", n, n))
+	}
 }
 
 func timed(dir string, env []string, bin string, args ...string) (sample, error) {
@@ -372,8 +402,6 @@ func copyTree(src, dst string) error {
 	return nil
 }
 
-// fresh copies the project in src (without .kiln) into a new directory
-// under root, runs bin there with an empty GOCACHE, and removes both.
 func fresh(root, src string, env []string, bin string, args []string) (sample, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return sample{}, err

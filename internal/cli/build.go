@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
@@ -33,6 +34,7 @@ type buildFlags struct {
 	registry    registry.Options
 	ko          koFlags
 	cache       cacheFlags
+	supply      supplyFlags
 }
 
 func (f *buildFlags) register(fs *pflag.FlagSet) {
@@ -46,6 +48,8 @@ func (f *buildFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "show no progress")
 	fs.StringVar(&f.imageRefs, "image-refs", "", "also write the image references printed on stdout to this file")
+	f.supply.registerSBOM(fs)
+	f.supply.registerSign(fs)
 	addRegistryFlags(fs, &f.registry)
 	f.cache.register(fs)
 }
@@ -61,7 +65,8 @@ type delivery struct {
 	// lets push be a Docker Hub name without its host.
 	naming, defaultNaming string
 	dockerHub             bool
-	stream                io.Writer // receives the archive of --output tar:- or oci-archive:-
+	stream                io.Writer      // receives the archive of --output tar:- or oci-archive:-
+	signer                *attest.Signer // nil: unsigned
 }
 
 // options parses the flags: what to build (with args) and where to
@@ -89,6 +94,12 @@ func (f *buildFlags) options(args []string) (build.Options, delivery, error) {
 		return opt, d, fmt.Errorf("--compression: %w", err)
 	}
 	opt.Compression = c
+	if opt.SBOM, err = f.supply.format(); err != nil {
+		return opt, d, err
+	}
+	if d.signer, err = f.supply.signer(nil); err != nil {
+		return opt, d, err
+	}
 	if d.output, err = parseOutput(f.output); err != nil {
 		return opt, d, err
 	}

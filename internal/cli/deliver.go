@@ -33,14 +33,14 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 	}
 	switch d.output.kind {
 	case "oci":
-		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep, Tags: d.tags})
+		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep, Tags: d.tags, Signer: publishSigner(d.signer)})
 	case "oci-archive":
-		pubs = append(pubs, publish.OCIArchive{File: d.output.path, Stream: d.stream})
+		pubs = append(pubs, publish.OCIArchive{File: d.output.path, Stream: d.stream, Signer: publishSigner(d.signer)})
 	case "tar":
 		pubs = append(pubs, publish.DockerArchive{File: d.output.path, Tag: tag, Stream: d.stream})
 	}
 	if d.push != "" {
-		pr, err := pushPublisher(res, publish.Registry{Repo: d.push, Tags: d.tags, Namer: namer(cmp.Or(d.naming, res.Naming, d.defaultNaming)), DockerHub: d.dockerHub, Options: reg, Progress: rep})
+		pr, err := pushPublisher(res, publish.Registry{Repo: d.push, Tags: d.tags, Namer: namer(cmp.Or(d.naming, res.Naming, d.defaultNaming)), DockerHub: d.dockerHub, Options: reg, Progress: rep, Signer: publishSigner(d.signer)})
 		if err != nil {
 			return err
 		}
@@ -81,7 +81,7 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 func images(res *build.Result) []publish.Image {
 	out := make([]publish.Image, len(res.Images))
 	for i, img := range res.Images {
-		out[i] = publish.Image{Name: img.Name, Artifact: img.Artifact}
+		out[i] = publish.Image{Name: img.Name, Artifact: img.Artifact, Referrers: img.Referrers}
 		if !filepath.IsAbs(img.Package) {
 			out[i].ImportPath = img.Package
 		}

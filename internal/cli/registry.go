@@ -32,6 +32,7 @@ func newPushCommand(stdout, stderr io.Writer) *cobra.Command {
 		asJSON    bool
 		quiet     bool
 		imageRefs string
+		supply    supplyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "push [BUILD]",
@@ -71,8 +72,12 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 			}
 			// kiln push builds nothing: it pushes a stored build.
 			res.Reused = true
+			signer, err := supply.signer(nil)
+			if err != nil {
+				return err
+			}
 			rep, wait := newReporter(stderr, quiet)
-			pub, err := pushPublisher(res, publish.Registry{Repo: repo, Tags: tags, Namer: namer(res.Naming), Options: reg, Progress: rep})
+			pub, err := pushPublisher(res, publish.Registry{Repo: repo, Tags: tags, Namer: namer(res.Naming), Options: reg, Progress: rep, Signer: publishSigner(signer)})
 			if err == nil {
 				var locs []publish.Location
 				if locs, err = pub.Publish(cmd.Context(), images(res)); err == nil {
@@ -92,6 +97,7 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
 	f.BoolVarP(&quiet, "quiet", "q", false, "show no progress")
 	f.StringVar(&imageRefs, "image-refs", "", "also write the pushed references to this file")
+	supply.registerSign(f)
 	addRegistryFlags(f, &reg)
 	return cmd
 }

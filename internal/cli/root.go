@@ -58,6 +58,7 @@ an HTTP handler, becomes a service with a main package kiln generates.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newBuildCommand(stdout, stderr))
 	root.AddCommand(newPushCommand(stdout, stderr))
+	root.AddCommand(newVerifyCommand(stdout))
 	root.AddCommand(newLoginCommand(stdout, stderr))
 	root.AddCommand(newLogoutCommand(stderr))
 	root.AddCommand(newCacheCommand(stdout))

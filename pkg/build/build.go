@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,7 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/kiln-build/kiln/pkg/blob"
+	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/image"
 	"github.com/kiln-build/kiln/pkg/layer"
@@ -48,6 +47,9 @@ type Options struct {
 	// Remote, if set, is where a build that .kiln does not have is looked
 	// up, by fingerprint, before anything is built (pkg/remotecache).
 	Remote RemoteCache
+	// SBOM is the format of the SBOM attached to each platform's image;
+	// "" means kiln.yaml's sbom:, else SPDX.
+	SBOM attest.Format
 }
 
 // Result says what was built.
@@ -113,6 +115,11 @@ type Image struct {
 	// Artifact is the image (v1.Image) or index (v1.ImageIndex), read
 	// from the build's layout.
 	Artifact layout.Artifact `json:"-"`
+	// Attachments are the image's SBOMs and provenance, and Referrers
+	// the manifests that hold them (OCI 1.1 referrers), read from the
+	// build's layout.
+	Attachments []Attachment `json:"attachments,omitempty"`
+	Referrers   []v1.Image   `json:"-"`
 }
 
 // PlatformImage is the manifest of one platform.
@@ -130,10 +137,6 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if opt.Compression == "" {
 		opt.Compression = layer.Gzip
 	}
-	rep := opt.Plan.Progress
-	if rep == nil {
-		rep = progress.Discard
-	}
 	workDir, err := os.MkdirTemp("", "kiln-build-*")
 	if err != nil {
 		return nil, err
@@ -147,11 +150,12 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	// build, whether it used them or not.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pl, b, fp, err := planAndFingerprint(ctx, opt, rep)
+	pl, b, fp, err := planAndFingerprint(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
 	defer pl.Close()
+	rep := pl.Progress
 	store := buildstore.Builds{Dir: pl.Project.StatePath(), Logf: rep.Logf, Verify: func(dir string) error {
 		var r Result
 		if _, err := buildstore.LoadDir(dir, &r); err != nil {
@@ -189,7 +193,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 // tree whose uncommitted changes touch no file the build reads is planned
 // again, dated with HEAD's commit time (see project.Source.AtCommit): a
 // file no build reads does not change the images.
-func planAndFingerprint(ctx context.Context, opt Options, rep progress.Reporter) (*plan.Plan, *builder, string, error) {
+func planAndFingerprint(ctx context.Context, opt Options) (*plan.Plan, *builder, string, error) {
 	for {
 		// Work a plan starts (a speculative compile) ends with it when
 		// it is replaced.
@@ -199,8 +203,16 @@ func planAndFingerprint(ctx context.Context, opt Options, rep progress.Reporter)
 			cancel()
 			return nil, nil, "", err
 		}
-		b := &builder{plan: pl, rep: rep, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
-		step := rep.Start("fingerprinting inputs", 0)
+		sbom := opt.SBOM
+		if sbom == "" {
+			if sbom, err = attest.ParseFormat(pl.Project.Config.SBOM); err != nil {
+				pl.Close()
+				cancel()
+				return nil, nil, "", fmt.Errorf("%s: sbom: %w", pl.Project.Config.Path, err)
+			}
+		}
+		b := &builder{plan: pl, sbom: sbom, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
+		step := pl.Progress.Start("fingerprinting inputs", 0)
 		fp, err := b.fingerprint(pctx)
 		step.Done(err)
 		if err != nil {
@@ -252,6 +264,9 @@ func (r *Result) open(dir string) error {
 			return fmt.Errorf("build %s: image %s: %w; build again", dir, img.Name, err)
 		}
 		img.Artifact = a
+		if err := openAttachments(lay, img); err != nil {
+			return fmt.Errorf("build %s: %w; build again", dir, err)
+		}
 	}
 	return nil
 }
@@ -259,8 +274,8 @@ func (r *Result) open(dir string) error {
 // builder builds a plan into a layout.
 type builder struct {
 	plan     *plan.Plan
-	rep      progress.Reporter
 	layerOpt layer.Options
+	sbom     attest.Format
 }
 
 // build writes every image into the layout lay and names them in its
@@ -269,7 +284,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	if err := lay.Init(); err != nil {
 		return nil, err
 	}
-	pl, rep, store := b.plan, b.rep, lay.Blobs()
+	pl, rep, store := b.plan, b.plan.Progress, lay.Blobs()
 	src := pl.Project.Source
 	res := &Result{SourceDate: src.Date.Format(time.RFC3339), SourceDateFrom: src.DateFrom, Naming: pl.Project.Config.Naming}
 	// On an empty base, a system layer makes the image usable; a base
@@ -304,6 +319,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	// platforms concurrently too); they are written in order.
 	imgs := make([]*Image, len(pl.Targets))
 	artifacts := make([]layout.Artifact, len(pl.Targets))
+	builds := make([][]platformBuild, len(pl.Targets))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, goruntime.NumCPU()/2))
 	for i, t := range pl.Targets {
@@ -323,7 +339,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 				}
 				shared = append(shared, mutate.Addendum{Layer: dl, History: runtime.History(b.layerOpt, "kiln: data "+strings.Join(t.Data.Doc, ", "), "data directories")})
 			}
-			imgs[i], artifacts[i], err = b.buildTarget(gctx, store, t, shared)
+			imgs[i], artifacts[i], builds[i], err = b.buildTarget(gctx, lay, t, shared)
 			return err
 		})
 	}
@@ -344,8 +360,18 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 		if t.Base != nil {
 			img.Base = bases[baseKey(t)]
 		}
+		step := rep.Start("SBOM and provenance for "+t.ImageName, 0)
+		refs, err := b.attachments(t, artifact, builds[i])
+		var rdescs []v1.Descriptor
+		if err == nil {
+			rdescs, img.Attachments, err = writeAttachments(lay, t.ImageName, refs)
+		}
+		step.Done(err)
+		if err != nil {
+			return nil, err
+		}
 		res.Images = append(res.Images, *img)
-		descs = append(descs, d)
+		descs = append(append(descs, d), rdescs...)
 	}
 	if err := lay.Put(descs...); err != nil {
 		return nil, err
@@ -362,7 +388,7 @@ func (b *builder) fetchBase(ctx context.Context, t *plan.Target) (*BaseImage, er
 	bi := &BaseImage{Name: bs.Name, Digest: bs.Digest.String()}
 	seen := map[v1.Hash]bool{}
 	for _, img := range bs.Images {
-		step := b.rep.Start("fetching base layers for "+img.Platform.String(), b.plan.Resolver.Missing(img))
+		step := b.plan.Progress.Start("fetching base layers for "+img.Platform.String(), b.plan.Resolver.Missing(img))
 		err := b.plan.Resolver.Fetch(ctx, img, step.Add)
 		step.Done(err)
 		if err != nil {
@@ -391,9 +417,8 @@ func (b *builder) write(ctx context.Context, lay layout.Layout, t *plan.Target, 
 		return lay.Write(artifact)
 	}
 	err := lay.Write(artifact, pl.Resolver.Cache.Blobs())
-	var ce *blob.CorruptError
-	if errors.As(err, &ce) && t.Base != nil {
-		ok, ferr := pl.Resolver.Refetch(ctx, t.Base.Images, ce.Digest)
+	if h, corrupt := layout.Corrupt(err); corrupt && t.Base != nil {
+		ok, ferr := pl.Resolver.Refetch(ctx, t.Base.Images, h)
 		if ferr != nil {
 			return ferr
 		}
@@ -406,8 +431,8 @@ func (b *builder) write(ctx context.Context, lay layout.Layout, t *plan.Target, 
 
 // buildTarget builds one program for every platform, concurrently but no
 // more at once than there are cores: an image, or an index of them.
-func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum) (*Image, layout.Artifact, error) {
-	images := make([]v1.Image, len(t.Platforms))
+func (b *builder) buildTarget(ctx context.Context, lay layout.Layout, t *plan.Target, shared []mutate.Addendum) (*Image, layout.Artifact, []platformBuild, error) {
+	builds := make([]platformBuild, len(t.Platforms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(goruntime.NumCPU())
 	// Every platform shows from the start, those waiting for a core as
@@ -415,21 +440,21 @@ func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Tar
 	var all progress.Step
 	var left atomic.Int64
 	if n := len(t.Platforms); n > 1 {
-		all = b.rep.Start(fmt.Sprintf("building %s for %d platforms", t.ImageName, n), 0)
+		all = b.plan.Progress.Start(fmt.Sprintf("building %s for %d platforms", t.ImageName, n), 0)
 		left.Store(int64(n))
 		progress.SetPhase(all, fmt.Sprintf("%d left", n))
 	}
 	steps := make([]progress.Step, len(t.Platforms))
 	for i, p := range t.Platforms {
-		steps[i] = b.rep.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
+		steps[i] = b.plan.Progress.Start(fmt.Sprintf("building %s for %s", t.ImageName, p.String()), 0)
 		progress.SetPhase(steps[i], "waiting")
 	}
 	for i := range t.Platforms {
 		g.Go(func() error {
 			progress.SetPhase(steps[i], "running")
-			img, err := b.buildPlatform(gctx, store, t, shared, i)
+			var err error
+			builds[i], err = b.buildPlatform(gctx, lay, t, shared, i)
 			steps[i].Done(err)
-			images[i] = img
 			if all != nil {
 				progress.SetPhase(all, fmt.Sprintf("%d left", left.Add(-1)))
 			}
@@ -441,33 +466,35 @@ func (b *builder) buildTarget(ctx context.Context, store blob.Store, t *plan.Tar
 		all.Done(err)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	img := &Image{Name: t.ImageName, Package: t.ID(), Kind: string(t.Kind())}
+	images := make([]v1.Image, len(builds))
 	for i, p := range t.Platforms {
+		images[i] = builds[i].image
 		d, err := images[i].Digest()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		img.Platforms = append(img.Platforms, PlatformImage{Platform: p.String(), Digest: d.String()})
 	}
 	if len(images) == 1 {
-		return img, images[0], nil
+		return img, images[0], builds, nil
 	}
 	var annotations map[string]string
 	if t.Base != nil {
 		annotations = baseAnnotations(t.Base.Name, t.Base.Digest)
 	}
-	return img, image.NewIndex(images, t.Platforms, annotations), nil
+	return img, image.NewIndex(images, t.Platforms, annotations), builds, nil
 }
 
 // buildPlatform builds the image of t for the i-th platform.
-func (b *builder) buildPlatform(ctx context.Context, store blob.Store, t *plan.Target, shared []mutate.Addendum, i int) (v1.Image, error) {
+func (b *builder) buildPlatform(ctx context.Context, lay layout.Layout, t *plan.Target, shared []mutate.Addendum, i int) (platformBuild, error) {
 	pl := b.plan
 	p := t.Platforms[i]
-	c, err := t.Build(ctx, store, p, b.layerOpt)
+	c, err := t.Build(ctx, lay.Blobs(), p, b.layerOpt)
 	if err != nil {
-		return nil, err
+		return platformBuild{}, err
 	}
 	spec := image.Spec{
 		Platform:   p,
@@ -485,14 +512,16 @@ func (b *builder) buildPlatform(ctx context.Context, store blob.Store, t *plan.T
 		baseImage = bi.Image
 		bc, err := bi.Image.ConfigFile()
 		if err != nil {
-			return nil, err
+			return platformBuild{}, err
 		}
 		spec.User = t.ImageUser(&bc.Config)
 		spec.Env = image.Environment(bc.Config.Env, c.Env, t.Env, c.PathDir, plan.DataPath)
 		spec.WorkingDir = cmp.Or(c.WorkingDir, bc.Config.WorkingDir, "/")
 		spec.Annotations = baseAnnotations(t.Base.Name, bi.Digest)
 	}
-	return image.New(baseImage, append(slices.Clone(shared), c.Layers...), spec)
+	layers := append(slices.Clone(shared), c.Layers...)
+	img, err := image.New(baseImage, layers, spec)
+	return platformBuild{image: img, contrib: c, layers: layers}, err
 }
 
 // baseAnnotations name the base of an image, as the OCI annotations
@@ -510,7 +539,7 @@ func baseAnnotations(name string, digest v1.Hash) map[string]string {
 func (b *builder) fingerprint(ctx context.Context) (string, error) {
 	pl := b.plan
 	h := sha256.New()
-	fmt.Fprintf(h, "kiln %s\ndate %d\ncompression %s\n", Version(), pl.Project.Source.Date.Unix(), b.layerOpt.Compression)
+	fmt.Fprintf(h, "kiln %s\ndate %d\ncompression %s\nsbom %s\n", Version(), pl.Project.Source.Date.Unix(), b.layerOpt.Compression, b.sbom)
 	for _, t := range pl.Targets {
 		var platforms []string
 		for _, p := range t.Platforms {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/plan"
-	"github.com/kiln-build/kiln/pkg/progress"
 	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
@@ -47,11 +46,7 @@ func BuildExecutable(ctx context.Context, opt Options, dir string) (*Executable,
 	if !ok {
 		return nil, fmt.Errorf("%s: the %s runtime cannot run programs on this machine without an image", t.ID(), pl.Runtime.Name())
 	}
-	rep := po.Progress
-	if rep == nil {
-		rep = progress.Discard
-	}
-	step := rep.Start(fmt.Sprintf("building %s for %s/%s", t.ImageName, goruntime.GOOS, goruntime.GOARCH), 0)
+	step := pl.Progress.Start(fmt.Sprintf("building %s for %s/%s", t.ImageName, goruntime.GOOS, goruntime.GOARCH), 0)
 	x, err := ht.BuildHost(ctx, dir)
 	step.Done(err)
 	if err != nil {

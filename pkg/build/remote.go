@@ -42,14 +42,14 @@ func (b *builder) fromRemote(ctx context.Context, rc RemoteCache, store buildsto
 	for _, t := range pl.Targets {
 		names = append(names, t.ImageName)
 	}
-	step := b.rep.Start("looking the build up in the registry", 0)
+	step := b.plan.Progress.Start("looking the build up in the registry", 0)
 	found, err := rc.Lookup(ctx, fp, names, pl.Platforms)
 	step.Done(nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		b.rep.Logf("the registry cache could not be used, so kiln builds: %v", err)
+		b.plan.Progress.Logf("the registry cache could not be used, so kiln builds: %v", err)
 		return nil, nil
 	}
 	if len(found) != len(pl.Targets) {
@@ -81,7 +81,7 @@ func (b *builder) fromRemote(ctx context.Context, rc RemoteCache, store buildsto
 		}
 		res.Images = append(res.Images, img)
 	}
-	b.rep.Logf("build %s was found in the registry: %s; nothing to build", fp[:12], found[0].Ref)
+	b.plan.Progress.Logf("build %s was found in the registry: %s; nothing to build", fp[:12], found[0].Ref)
 	// Keep what was learnt about the files for the next build; Init
 	// first, so that .kiln is ignored by git (an untracked .kiln would
 	// change the source date).

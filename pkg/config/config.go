@@ -74,7 +74,10 @@ type File struct {
 
 	// Runtime, Command and Python are about Python projects (kind, in
 	// Settings, about both); see python.go.
-	Runtime string         `yaml:"runtime"`
+	Runtime string `yaml:"runtime"`
+	// SBOM is the format of the SBOM attached to each image: "spdx" (the
+	// default), "cyclonedx" or "none".
+	SBOM    string         `yaml:"sbom"`
 	Command []string       `yaml:"command"`
 	Python  PythonSettings `yaml:"python"`
 
@@ -245,12 +248,12 @@ func yamlKeys(t reflect.Type) []string {
 }
 
 func knownKeys() []string {
-	return []string{"name", "base", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets", "runtime", "kind", "command", "python", "naming"}
+	return []string{"name", "base", "platforms", "env", "buildEnv", "flags", "ldflags", "labels", "ports", "user", "data", "kodata", "targets", "runtime", "kind", "command", "python", "naming", "sbom"}
 }
 
 // SharedKeys are the keys of kiln.yaml that apply whatever the runtime;
 // each runtime names the others it reads (runtime.Runtime.Keys).
-var SharedKeys = []string{"name", "base", "platforms", "env", "labels", "ports", "user", "data", "kodata", "runtime", "kind", "naming"}
+var SharedKeys = []string{"name", "base", "platforms", "env", "labels", "ports", "user", "data", "kodata", "runtime", "kind", "naming", "sbom"}
 
 // keyLine is a key the file sets: "ldflags", or "targets.cmd/api.ldflags"
 // under targets, with its line.
@@ -309,6 +312,11 @@ func (f *File) CheckKeys(runtime string, own []string) error {
 func (f *File) validate() error {
 	if err := f.validateRuntime(); err != nil {
 		return err
+	}
+	switch f.SBOM {
+	case "", "spdx", "cyclonedx", "none":
+	default:
+		return fmt.Errorf("sbom: %q is not an SBOM format: use spdx, cyclonedx or none", f.SBOM)
 	}
 	hasBase := f.Base != ""
 	if err := f.Settings.validate(hasBase); err != nil {

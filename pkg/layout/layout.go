@@ -26,6 +26,11 @@ import (
 // RefNameAnnotation names an image in index.json.
 const RefNameAnnotation = "org.opencontainers.image.ref.name"
 
+// ImageAnnotation names, on the index.json entry of a referrer (an SBOM,
+// a signature), the image it belongs to, so that replacing the image
+// replaces its referrers too.
+const ImageAnnotation = "dev.kiln.image"
+
 const LayoutFile = `{"imageLayoutVersion":"1.0.0"}`
 
 // ErrNotLayout says that a directory holds files but no OCI image layout,
@@ -94,21 +99,32 @@ func (l Layout) Index() (*v1.IndexManifest, error) {
 }
 
 // Put records images in index.json, each under the ref name in its
-// annotations. An entry of the same name is replaced and others are kept.
-// index.json is replaced atomically, so readers see the old or the new
-// index, never a mix.
+// annotations, and referrers (entries without a ref name, see
+// ReferrerDescriptor). An entry of the same name is replaced, with the
+// referrers of the image it named; others are kept. index.json is
+// replaced atomically, so readers see the old or the new index, never a
+// mix.
 func (l Layout) Put(images ...v1.Descriptor) error {
 	idx, err := l.Index()
 	if err != nil {
 		return err
 	}
 	names := map[string]bool{}
+	referrers := map[v1.Hash]bool{}
 	for _, d := range images {
-		names[d.Annotations[RefNameAnnotation]] = true
+		if n := d.Annotations[RefNameAnnotation]; n != "" {
+			names[n] = true
+		} else {
+			referrers[d.Digest] = true
+		}
 	}
 	kept := []v1.Descriptor{}
 	for _, d := range idx.Manifests {
-		if !names[d.Annotations[RefNameAnnotation]] {
+		n, ok := d.Annotations[RefNameAnnotation]
+		switch {
+		case ok && names[n]:
+		case !ok && (referrers[d.Digest] || names[d.Annotations[ImageAnnotation]]):
+		default:
 			kept = append(kept, d)
 		}
 	}
@@ -152,6 +168,47 @@ func Descriptor(a Artifact, name string) (v1.Descriptor, error) {
 		d.Platform = cfg.Platform()
 	}
 	return d, nil
+}
+
+// ReferrerDescriptor returns the index entry of the referrer r of the
+// image named image: no ref name (tools such as oras list it as a
+// referrer of its subject, not as an image), its artifact type, and the
+// image's name in ImageAnnotation.
+func ReferrerDescriptor(r v1.Image, image string) (v1.Descriptor, error) {
+	d, err := Subject(r)
+	if err != nil {
+		return d, err
+	}
+	m, err := r.Manifest()
+	if err != nil {
+		return d, err
+	}
+	d.ArtifactType, d.Annotations = m.ArtifactType, map[string]string{ImageAnnotation: image}
+	return d, nil
+}
+
+// Subject returns the bare descriptor of a (media type, digest, size), as
+// a referrer's subject names it.
+func Subject(a Artifact) (v1.Descriptor, error) {
+	var d v1.Descriptor
+	var err error
+	if d.MediaType, err = a.MediaType(); err != nil {
+		return d, err
+	}
+	if d.Digest, err = a.Digest(); err != nil {
+		return d, err
+	}
+	d.Size, err = a.Size()
+	return d, err
+}
+
+// OpenReferrer returns the referrer manifest h of the layout.
+func (l Layout) OpenReferrer(h v1.Hash) (v1.Image, error) {
+	a, err := l.OpenDescriptor(v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: h})
+	if err != nil {
+		return nil, err
+	}
+	return a.(v1.Image), nil
 }
 
 // Write stores the blobs of a (its manifests, configs and layers) in the
@@ -236,6 +293,16 @@ func Walk(a Artifact, fn func(Blob) error) error {
 func bytesBlob(data []byte) Blob {
 	h, n, _ := v1.SHA256(bytes.NewReader(data))
 	return Blob{Digest: h, Size: n, Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
+}
+
+// Corrupt reports the digest of the blob that err (from Write) found
+// damaged, if it says so.
+func Corrupt(err error) (v1.Hash, bool) {
+	var ce *blob.CorruptError
+	if errors.As(err, &ce) {
+		return ce.Digest, true
+	}
+	return v1.Hash{}, false
 }
 
 // Open returns the image or index named name in the layout.

@@ -198,3 +198,35 @@ func TestIndexCorrupt(t *testing.T) {
 		t.Errorf("Put replaced a corrupt index.json it could not read: %q", data)
 	}
 }
+
+// TestPutReferrers: referrers (entries without a ref name) are added once,
+// replaced with the image they belong to, and foreign ones are kept.
+func TestPutReferrers(t *testing.T) {
+	l := Layout{Root: t.TempDir()}
+	referrer := func(image, hex string) v1.Descriptor {
+		d := desc("", hex)
+		d.Annotations = map[string]string{ImageAnnotation: image}
+		return d
+	}
+	foreign := desc("", "9")
+	steps := []struct {
+		put  []v1.Descriptor
+		want []string
+	}{
+		{[]v1.Descriptor{desc("api", "a"), referrer("api", "b"), foreign}, []string{"api@a", "@b", "@9"}},
+		// The same referrer again is not listed twice.
+		{[]v1.Descriptor{referrer("api", "b")}, []string{"api@a", "@9", "@b"}},
+		// A new api replaces api's referrers; the foreign entry stays.
+		{[]v1.Descriptor{desc("api", "c"), referrer("api", "d")}, []string{"@9", "api@c", "@d"}},
+		// Another image's referrers are not api's.
+		{[]v1.Descriptor{desc("web", "e"), referrer("web", "f")}, []string{"@9", "api@c", "@d", "web@e", "@f"}},
+	}
+	for i, s := range steps {
+		if err := l.Put(s.put...); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if r := refs(readIndex(t, l)); !slices.Equal(r, s.want) {
+			t.Errorf("step %d: index holds %q, want %q", i, r, s.want)
+		}
+	}
+}

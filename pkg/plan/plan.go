@@ -95,7 +95,9 @@ type Plan struct {
 	Base      *base.Base
 	Resolver  *base.Resolver
 	Targets   []*Target
-	release   func()
+	// Progress is told about long steps (never nil).
+	Progress progress.Reporter
+	release  func()
 }
 
 // Target is a runtime's target with the image settings kiln.yaml gives it.
@@ -190,7 +192,7 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 			return nil, fmt.Errorf("%s: targets: %s is not a directory under %s; targets: keys are program directories relative to it, e.g. cmd/api", cfg.Path, k, proj.Root)
 		}
 	}
-	pl := &Plan{Project: proj, Runtime: rt}
+	pl := &Plan{Project: proj, Runtime: rt, Progress: opt.Progress}
 	defer func() {
 		if err != nil {
 			pl.Close()

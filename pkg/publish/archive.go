@@ -27,6 +27,8 @@ type OCIArchive struct {
 	// Stream, if set, receives the archive instead of File ("-" in
 	// references): standard output, say.
 	Stream io.Writer
+	// Signer, if set, signs the images as Layout's does.
+	Signer Signer
 }
 
 // Publish implements Publisher.
@@ -40,12 +42,26 @@ func (p OCIArchive) Publish(ctx context.Context, images []Image) ([]Location, er
 			return nil, err
 		}
 		descs = append(descs, d)
-		err = layout.Walk(img.Artifact, func(b layout.Blob) error {
+		collect := func(b layout.Blob) error {
 			blobs[b.Digest] = b
 			return nil
-		})
+		}
+		if err := layout.Walk(img.Artifact, collect); err != nil {
+			return nil, err
+		}
+		refs, err := attached(img, p.Signer, img.Name)
 		if err != nil {
 			return nil, err
+		}
+		for _, r := range refs {
+			rd, err := layout.ReferrerDescriptor(r.Image, img.Name)
+			if err != nil {
+				return nil, err
+			}
+			descs = append(descs, rd)
+			if err := layout.Walk(r.Image, collect); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, Location{Image: img.Name, Kind: KindArchive, Ref: "oci-archive:" + p.File + ":" + img.Name})
 	}

@@ -23,6 +23,9 @@ type Layout struct {
 	// Tags name each image NAME:TAG in the layout too (oci:DIR:NAME:TAG
 	// for skopeo and podman), besides NAME; the first is the Location's.
 	Tags []string
+	// Signer, if set, signs each image (and its provenance) as cosign
+	// would, with the image's name as the repository.
+	Signer Signer
 }
 
 // Publish implements Publisher. It holds the layout's lock meanwhile.
@@ -60,6 +63,15 @@ func (p Layout) Publish(ctx context.Context, images []Image) ([]Location, error)
 			}
 			descs = append(descs, d)
 		}
+		att, err := attached(img, p.Signer, img.Name)
+		if err != nil {
+			return nil, err
+		}
+		rdescs, err := writeReferrers(lay, img.Name, att)
+		if err != nil {
+			return nil, err
+		}
+		descs = append(descs, rdescs...)
 		out = append(out, Location{Image: img.Name, Kind: KindLayout, Ref: "oci:" + p.Dir + ":" + refs[min(1, len(refs)-1)]})
 	}
 	return out, lay.Put(descs...)

@@ -7,6 +7,8 @@ package publish
 import (
 	"context"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/kiln-build/kiln/pkg/layout"
 )
 
@@ -19,6 +21,10 @@ type Image struct {
 	// ImportPath names the program for naming strategies (a Go import
 	// path); "" means Name.
 	ImportPath string
+	// Referrers are manifests about the image or its platforms' (SBOMs,
+	// provenance), published with it where the output can hold them:
+	// registries and OCI layouts, not docker archives.
+	Referrers []v1.Image
 }
 
 // Kind says what sort of place a Location is.

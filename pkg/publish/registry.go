@@ -34,6 +34,9 @@ type Registry struct {
 	// it does in ko's KO_DOCKER_REPO; otherwise only a Repo that says
 	// docker.io goes there.
 	DockerHub bool
+	// Signer, if set, signs each image, its platforms and its provenance
+	// in cosign's format.
+	Signer Signer
 }
 
 // Target is the repository img goes to.
@@ -78,6 +81,22 @@ func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, erro
 		ref, err := p.push(ctx, rep, img.Artifact, repo)
 		if err != nil {
 			return nil, err
+		}
+		refs, err := attached(img, p.Signer, repo.Name())
+		if err != nil {
+			return nil, err
+		}
+		if len(refs) > 0 {
+			step := rep.Start("attaching SBOMs, provenance and signatures to "+repo.String(), 0)
+			for _, r := range refs {
+				if err = registry.PushReferrer(ctx, r, repo, p.Options); err != nil {
+					break
+				}
+			}
+			step.Done(err)
+			if err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, Location{Image: img.Name, Kind: KindRegistry, Ref: ref.String()})
 	}

@@ -10,7 +10,10 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
+	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -121,6 +124,44 @@ type Contribution struct {
 	// WorkingDir replaces the default ("/", or the base's) when set.
 	Env        []string
 	WorkingDir string
+	// Packages are the software packages the layers hold, as the
+	// runtime knows them from the build itself (a Go binary's build
+	// info, pip's installation report), for the image's SBOM. Optional:
+	// a runtime that leaves it empty gets an SBOM of the base and the
+	// layers only.
+	Packages []Package
+	// Inputs are the files that pinned what the build used (go.sum,
+	// requirements.txt), for the provenance. Optional.
+	Inputs []Input
+}
+
+// Package is one software package in a contribution's layers.
+type Package struct {
+	// Type is the package-URL type of its ecosystem: "golang", "pypi".
+	Type    string
+	Name    string
+	Version string
+	// Main marks the program itself (the main module, the project);
+	// Toolchain marks the compiler or interpreter it was built with.
+	Main, Toolchain bool
+	// Checksum is the ecosystem's own hash of the package, as its lock
+	// file records it: go.sum's "h1:..." for a Go module.
+	Checksum string
+	// File is the name of the file it was installed from (a wheel), and
+	// SHA256 the hex SHA-256 of that file.
+	File   string
+	SHA256 string
+	// License is what the package declares (an SPDX expression or its
+	// name), "" if it declares none.
+	License string
+}
+
+// Input is a file a build read that pins its dependencies.
+type Input struct {
+	// Name is the file's path relative to the project root.
+	Name string
+	// SHA256 is the hex SHA-256 of its content.
+	SHA256 string
 }
 
 // HostTarget is a Target that can also run on the machine kiln runs on,
@@ -147,4 +188,20 @@ const Author = "kiln"
 // it and a comment, dated with the source date.
 func History(opt layer.Options, createdBy, comment string) v1.History {
 	return v1.History{Author: Author, Created: v1.Time{Time: opt.ModTime.UTC()}, CreatedBy: createdBy, Comment: comment}
+}
+
+// Inputs hashes the files names in dir that exist, with sum (a
+// hashcache.Cache's Sum), as a contribution's Inputs.
+func Inputs(sum func(string) (string, error), dir string, names ...string) ([]Input, error) {
+	var out []Input
+	for _, n := range names {
+		h, err := sum(filepath.Join(dir, n))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, Input{Name: n, SHA256: h})
+	}
+	return out, nil
 }

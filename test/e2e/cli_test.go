@@ -158,7 +158,7 @@ func TestBadInput(t *testing.T) {
 		}, 1, []string{"./nowhere: no such directory"}},
 		{"unknown output", func(t *testing.T, dir string) ([]string, []string) {
 			return []string{"build", "--output", "docker:hello"}, nil
-		}, 2, []string{`--output "docker:hello" is not supported`, "oci:DIR"}},
+		}, 1, []string{`--output "docker:hello" is not supported`, "oci:DIR"}},
 		{"data entry with an absolute path", func(t *testing.T, dir string) ([]string, []string) {
 			writeFile(t, filepath.Join(dir, "kiln.yaml"), "data: [\"/etc:/leak\"]\n")
 			return []string{"build"}, nil
@@ -175,7 +175,10 @@ func TestBadInput(t *testing.T) {
 		}, 1, []string{"--output:", "kodata is a directory", "name a file"}},
 		{"oci layout to stdout", func(t *testing.T, dir string) ([]string, []string) {
 			return []string{"build", "--output", "oci:-"}, nil
-		}, 2, []string{"oci:-", "tar:-"}},
+		}, 1, []string{"oci:-", "tar:-"}},
+		{"unknown sbom format", func(t *testing.T, dir string) ([]string, []string) {
+			return []string{"build", "--sbom", "swid"}, nil
+		}, 1, []string{`--sbom: unknown SBOM format "swid"`, "spdx, cyclonedx or none"}},
 		{"unknown flag", func(t *testing.T, dir string) ([]string, []string) {
 			return []string{"build", "--platfrom", "linux/amd64"}, nil
 		}, 2, []string{"unknown flag: --platfrom"}},

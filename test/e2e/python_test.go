@@ -258,6 +258,13 @@ func testPythonApp(t *testing.T, e *pyEnv, pm *podman) {
 				t.Errorf("%s: the code layer holds %s", arch, name)
 			}
 		}
+		// The SBOM lists the wheels pip installed for this platform.
+		d, _ := img.Digest()
+		minor := strings.Join(strings.Split(e.version, ".")[:2], "")
+		checkWheelsInSBOM(t, layoutSBOM(t, out, d), e.wheels, map[string]string{
+			"nativelib": fmt.Sprintf("nativelib-2.0-cp%s-cp%s-manylinux_2_17_%s.manylinux2014_%s.whl", minor, minor, want, want),
+			"greetlib":  "greetlib-1.0-py3-none-any.whl",
+		})
 		cfg, _ := img.ConfigFile()
 		if strings.Join(cfg.Config.Entrypoint, " ") != "python3 -m main" || cfg.Config.WorkingDir != "/app" {
 			t.Errorf("%s: entrypoint %q, workdir %q", arch, cfg.Config.Entrypoint, cfg.Config.WorkingDir)

@@ -455,9 +455,10 @@ func TestBaseImage(t *testing.T) {
 		t.Error("no base layer was mounted from the base's repository")
 	}
 	// The data layer is the base's (same kodata), so it is mounted too:
-	// only the three binaries and three configs are new.
-	if up1-up0 != 6 {
-		t.Errorf("%d uploads; want 6: the 3 binary layers and 3 configs, nothing of the base", up1-up0)
+	// only the three binaries and three configs are new, and the blobs of
+	// the SBOMs and provenance attached to them.
+	if refs := referrerBlobs(t, dir); up1-up0 != 6+refs {
+		t.Errorf("%d uploads; want %d: the 3 binary layers and 3 configs and %d blobs of SBOMs and provenance, nothing of the base", up1-up0, 6+refs, refs)
 	}
 
 	// With the base pinned by digest and cached, the registry can be gone.

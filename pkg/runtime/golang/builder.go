@@ -215,6 +215,14 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	}
 	out := c.binary
 	defer os.Remove(out)
+	pkgs, err := Packages(out)
+	if err != nil {
+		return nil, err
+	}
+	inputs, err := runtime.Inputs(b.opt.Hashes.Sum, b.pkg.ModuleRoot, "go.mod", "go.sum")
+	if err != nil {
+		return nil, err
+	}
 
 	bin := path.Join(BinDir, b.Name())
 	t := layer.NewTree()
@@ -244,6 +252,8 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		}},
 		Entrypoint: []string{bin},
 		PathDir:    BinDir,
+		Packages:   pkgs,
+		Inputs:     inputs,
 	}, nil
 }
 

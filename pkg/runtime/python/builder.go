@@ -269,6 +269,9 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		return nil, err
 	}
 	res := &runtime.Contribution{Entrypoint: b.Entrypoint(), PathDir: BinDir, WorkingDir: AppDir}
+	// The base's Python runs the program: the SBOM names it as the
+	// toolchain.
+	res.Packages = []runtime.Package{{Type: "generic", Name: "python", Version: version, Toolchain: true}}
 	pythonPath := []string{AppDir}
 	if b.proj.SrcLayout {
 		pythonPath = []string{path.Join(AppDir, "src"), AppDir}
@@ -278,10 +281,11 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		return nil, err
 	}
 	if deps {
-		l, err := b.installDeps(ctx, store, p, version, tags, opt)
+		l, pkgs, err := b.installDeps(ctx, store, p, version, tags, opt)
 		if err != nil {
 			return nil, err
 		}
+		res.Packages = append(res.Packages, pkgs...)
 		minor, _ := MinorOf(version)
 		res.Layers = append(res.Layers, mutate.Addendum{
 			Layer: l,
@@ -305,6 +309,9 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		return nil, err
 	}
 	res.Layers = append(res.Layers, mutate.Addendum{Layer: l, History: runtime.History(opt, "kiln: project files -> "+AppDir, "the project's code")})
+	if res.Inputs, err = runtime.Inputs(b.opt.Hashes.Sum, b.proj.Dir, PyProject, Requirements); err != nil {
+		return nil, err
+	}
 	res.Env = []string{
 		"PYTHONPATH=" + strings.Join(pythonPath, ":"),
 		"PYTHONDONTWRITEBYTECODE=1",
@@ -346,24 +353,30 @@ func (b *Builder) requirementArgs() []string {
 
 // installDeps writes the dependencies for p (see installedDeps) as the
 // dependencies layer: the install at DepsDir, its scripts at BinDir (where
-// pip's RECORD, ../../bin/NAME from DepsDir, says they are).
-func (b *Builder) installDeps(ctx context.Context, store blob.Store, p v1.Platform, version string, tags []string, opt layer.Options) (*layer.Layer, error) {
+// pip's RECORD, ../../bin/NAME from DepsDir, says they are). It returns
+// the packages installed, for the SBOM.
+func (b *Builder) installDeps(ctx context.Context, store blob.Store, p v1.Platform, version string, tags []string, opt layer.Options) (*layer.Layer, []runtime.Package, error) {
 	dir, done, err := b.installedDeps(ctx, p, version, tags, b.pip)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer done()
-	t := layer.NewTree()
-	err = t.AddHostDirFunc(dir, DepsDir, func(rel string, _ os.DirEntry) bool { return rel == "bin" })
+	pkgs, err := readPackages(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	t := layer.NewTree()
+	err = t.AddHostDirFunc(dir, DepsDir, func(rel string, _ os.DirEntry) bool { return rel == "bin" || rel == packagesFile })
+	if err != nil {
+		return nil, nil, err
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "bin")); err == nil && fi.IsDir() {
 		if err := t.AddHostDir(filepath.Join(dir, "bin"), BinDir); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return layer.Write(ctx, store, t, opt)
+	l, err := layer.Write(ctx, store, t, opt)
+	return l, pkgs, err
 }
 
 func lastOfEach(env []string) []string {

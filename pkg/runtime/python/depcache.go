@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
 // depCacheKeep is how many dependency installs the cache keeps.
@@ -107,7 +110,7 @@ func (c depCache) prune() {
 // follow: such a project's dependencies are installed anew by every build.
 func (b *Builder) depKey(p v1.Platform, version string, tags []string) (key string, ok bool, err error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "kiln python deps 1\nplatform %s\npython %s\ntags %q\nlibc %s\n", platform.String(p), version, tags, b.opt.Libc)
+	fmt.Fprintf(h, "kiln python deps 2 (with packages)\nplatform %s\npython %s\ntags %q\nlibc %s\n", platform.String(p), version, tags, b.opt.Libc)
 	fmt.Fprintf(h, "host python %s pip %s\npip config %q\npip env %q\n", b.host.Python, b.host.Pip, b.host.PipConfig, b.pipEnv())
 	b.findLinksListing(h)
 	reqs := slices.Clone(b.proj.Dependencies)
@@ -165,8 +168,30 @@ func (b *Builder) findLinksListing(w io.Writer) {
 }
 
 // pipFunc installs the requirements into dir for p, the Python version
-// and the wheel tags.
-type pipFunc func(ctx context.Context, dir string, p v1.Platform, version string, tags []string) error
+// and the wheel tags, writing pip's installation report to report (when
+// it is not "").
+type pipFunc func(ctx context.Context, dir, report string, p v1.Platform, version string, tags []string) error
+
+// packagesFile holds, in an installation, the packages pip's report
+// listed (for the SBOM), so a cached installation still names them. It is
+// not part of the layer.
+const packagesFile = ".kiln-packages.json"
+
+// readPackages reads the packages of the installation in dir.
+func readPackages(dir string) ([]runtime.Package, error) {
+	data, err := os.ReadFile(filepath.Join(dir, packagesFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var pkgs []runtime.Package
+	if err := json.Unmarshal(data, &pkgs); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, packagesFile), err)
+	}
+	return pkgs, nil
+}
 
 // installedDeps returns a folder holding the tidied dependencies for p:
 // from the cache when its key is there, else installed with pip (and kept
@@ -187,9 +212,24 @@ func (b *Builder) installedDeps(ctx context.Context, p v1.Platform, version stri
 	if err != nil {
 		return "", nil, err
 	}
-	if err := install(ctx, stage, p, version, tags); err != nil {
+	report := stage + ".report.json"
+	defer os.Remove(report)
+	if err := install(ctx, stage, report, p, version, tags); err != nil {
 		os.RemoveAll(stage)
 		return "", nil, err
+	}
+	if _, err := os.Stat(report); err == nil {
+		pkgs, err := readReport(report)
+		if err == nil {
+			var data []byte
+			if data, err = json.Marshal(pkgs); err == nil {
+				err = os.WriteFile(filepath.Join(stage, packagesFile), data, 0o644)
+			}
+		}
+		if err != nil {
+			os.RemoveAll(stage)
+			return "", nil, err
+		}
 	}
 	if err := Tidy(stage); err != nil {
 		os.RemoveAll(stage)

@@ -88,7 +88,7 @@ func (b *Builder) BuildHost(ctx context.Context, dir string) (*runtime.Executabl
 
 // hostPip installs the requirements into dir for this machine's Python,
 // as pip install --target does for any project.
-func (b *Builder) hostPip(ctx context.Context, dir string, _ v1.Platform, _ string, _ []string) error {
+func (b *Builder) hostPip(ctx context.Context, dir, _ string, _ v1.Platform, _ string, _ []string) error {
 	args := append([]string{"-m", "pip", "install", "--target", dir, "--no-compile", "--no-warn-script-location", "--disable-pip-version-check", "--progress-bar", "off"}, b.requirementArgs()...)
 	if out, err := b.runPip(ctx, args); err != nil {
 		if ctx.Err() != nil {

@@ -43,12 +43,16 @@ func PipArgs(dir, version string, tags []string, reqs []string) ([]string, error
 }
 
 // pip installs the project's requirements for p into dir with the host's
-// pip. pip reads its usual settings (PIP_INDEX_URL, PIP_FIND_LINKS,
+// pip, and writes its installation report to report. pip reads its usual settings (PIP_INDEX_URL, PIP_FIND_LINKS,
 // PIP_NO_INDEX, pip.conf) from kiln's environment.
-func (b *Builder) pip(ctx context.Context, dir string, p v1.Platform, version string, tags []string) error {
+func (b *Builder) pip(ctx context.Context, dir, report string, p v1.Platform, version string, tags []string) error {
 	args, err := PipArgs(dir, version, tags, b.requirementArgs())
 	if err != nil {
 		return err
+	}
+	if report != "" {
+		// The report says what was installed from which wheel, for the SBOM.
+		args = slices.Insert(args, 3, "--report", report)
 	}
 	if out, err := b.runPip(ctx, args); err != nil {
 		if ctx.Err() != nil {
