@@ -57,7 +57,7 @@ func TestArchiveOutputs(t *testing.T) {
 		if names := tarNames(t, []byte(r.stdout)); !slices.Contains(names, "manifest.json") {
 			t.Errorf("stdout is not a docker archive: %q", names)
 		}
-		if !strings.Contains(r.stderr, "docker-archive:-:hello:latest@sha256:") {
+		if !strings.Contains(r.stderr, "docker-archive:-:hello:latest\n") {
 			t.Errorf("the reference is not on stderr:\n%s", r.stderr)
 		}
 		if _, err := os.Lstat(filepath.Join(dir, "-")); err == nil {

@@ -3,14 +3,9 @@ package golang
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
-	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/config"
-	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
@@ -48,10 +43,11 @@ func (Runtime) Resolve(ctx context.Context, req runtime.Request) (*runtime.Resol
 	return res, nil
 }
 
-// target is a main package or function to build.
+// target is a main package or function to build. Its Builder, made by
+// Configure, fingerprints and builds it.
 type target struct {
-	pkg     Package
-	builder *Builder
+	pkg Package
+	*Builder
 }
 
 var _ runtime.HostTarget = (*target)(nil)
@@ -75,7 +71,7 @@ func (t *target) Configure(_ context.Context, c runtime.Config) error {
 	if fn := c.Project.Config.Func; fn != nil && fn.Invoke == "cloudevent" && t.pkg.Dir == c.Project.Root && (t.pkg.Function == nil || !t.pkg.Function.CloudEvents) {
 		return fmt.Errorf("%s says invoke: cloudevent, but %s does not export a CloudEvents Handle: change Handle to one of the CloudEvents signatures, or remove invoke\n%s", fn.Path, t.pkg.ImportPath, Signatures)
 	}
-	t.builder = New(t.pkg, Options{
+	t.Builder = New(t.pkg, Options{
 		Flags:    s.Flags,
 		Ldflags:  s.Ldflags,
 		BuildEnv: envList(s.BuildEnv),
@@ -90,18 +86,10 @@ func (t *target) Configure(_ context.Context, c runtime.Config) error {
 	return nil
 }
 
-func (t *target) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) error {
-	return t.builder.Fingerprint(ctx, w, p)
-}
-
-func (t *target) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Contribution, error) {
-	return t.builder.Build(ctx, store, p, opt)
-}
-
 // BuildHost compiles the program for this machine into dir.
 func (t *target) BuildHost(ctx context.Context, dir string) (*runtime.Executable, error) {
 	out := filepath.Join(dir, t.Name())
-	if err := t.builder.BuildHost(ctx, out); err != nil {
+	if err := t.Builder.BuildHost(ctx, out); err != nil {
 		return nil, err
 	}
 	return &runtime.Executable{Command: []string{out}}, nil

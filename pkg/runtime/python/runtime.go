@@ -4,16 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/config"
-	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/runtime"
 )
@@ -92,11 +89,12 @@ func (Runtime) Resolve(_ context.Context, req runtime.Request) (*runtime.Resolut
 	return &runtime.Resolution{Root: dir, Targets: []runtime.Target{&target{proj: proj}}}, nil
 }
 
-// target is a Python project.
+// target is a Python project. Its Builder, made by Configure,
+// fingerprints, builds and prepares it to run on the host.
 type target struct {
-	proj    *Project
-	builder *Builder
-	kind    config.Kind
+	proj *Project
+	*Builder
+	kind config.Kind
 }
 
 var _ runtime.HostTarget = (*target)(nil)
@@ -108,8 +106,8 @@ func (t *target) Name() string { return t.proj.ImageName() }
 // Kind is the project's kind once configured: declared in kiln.yaml, or
 // told from its files.
 func (t *target) Kind() config.Kind {
-	if t.builder != nil {
-		return t.builder.Kind()
+	if t.Builder != nil {
+		return t.Builder.Kind()
 	}
 	return t.kind
 }
@@ -166,7 +164,7 @@ func (t *target) Configure(ctx context.Context, c runtime.Config) error {
 		versions[platform.String(c.Platforms[i])] = v
 	}
 	t.kind = c.Settings.Kind
-	t.builder, err = New(ctx, t.proj, Options{
+	t.Builder, err = New(ctx, t.proj, Options{
 		Kind:    c.Settings.Kind,
 		Command: cfg.Command,
 		Module:  cfg.Python.Module,
@@ -180,19 +178,6 @@ func (t *target) Configure(ctx context.Context, c runtime.Config) error {
 		CacheDir:    filepath.Join(c.Project.StatePath(), "python-deps"),
 	})
 	return err
-}
-
-func (t *target) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) error {
-	return t.builder.Fingerprint(ctx, w, p)
-}
-
-func (t *target) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Contribution, error) {
-	return t.builder.Build(ctx, store, p, opt)
-}
-
-// BuildHost prepares the project to run with the host's Python.
-func (t *target) BuildHost(ctx context.Context, dir string) (*runtime.Executable, error) {
-	return t.builder.BuildHost(ctx, dir)
 }
 
 // baseVersion is the Python of a base image: PYTHON_VERSION in its config
