@@ -62,9 +62,9 @@ func (b *builder) attachments(t *plan.Target, artifact layout.Artifact, builds [
 		if b.sbom == attest.None {
 			continue
 		}
-		img := attest.Image{Name: t.ImageName, Platform: pl.Platforms[i].String(), Digest: d.Digest, Packages: pb.contrib.Packages, Created: date, Tool: tool}
-		if pl.Base != nil {
-			img.Base = &attest.Base{Name: pl.Base.Name, Digest: pl.Base.Images[i].Digest}
+		img := attest.Image{Name: t.ImageName, Platform: t.Platforms[i].String(), Digest: d.Digest, Packages: pb.contrib.Packages, Created: date, Tool: tool}
+		if t.Base != nil {
+			img.Base = &attest.Base{Name: t.Base.Name, Digest: t.Base.Images[i].Digest}
 		}
 		for _, l := range pb.layers {
 			ld, err := l.Layer.Digest()
@@ -119,12 +119,12 @@ func (b *builder) provenance(t *plan.Target, digest v1.Hash, platforms []v1.Hash
 		target = filepath.ToSlash(rel)
 	}
 	pb.Params = attest.Parameters{Targets: []string{target}, SBOM: b.sbom, Compression: string(b.layerOpt.Compression)}
-	for _, p := range pl.Platforms {
+	for _, p := range t.Platforms {
 		pb.Params.Platforms = append(pb.Params.Platforms, p.String())
 	}
-	if pl.Base != nil {
-		pb.Base = &attest.Base{Name: pl.Base.Name, Digest: pl.Base.Digest}
-		pb.Params.Base = pl.Base.Name
+	if t.Base != nil {
+		pb.Base = &attest.Base{Name: t.Base.Name, Digest: t.Base.Digest}
+		pb.Params.Base = t.Base.Name
 	}
 	if f := pl.Project.Config.Path; f != "" {
 		if data, err := os.ReadFile(f); err == nil {

@@ -92,9 +92,44 @@ func TestPerTargetBase(t *testing.T) {
 		if _, ok := files["/etc/passwd"]; ok != (w.ref == "") {
 			t.Errorf("%s: kiln's /etc/passwd present=%v; want it only on the empty base", img.Name, ok)
 		}
+		// Its SBOM and provenance name its own base, no other.
+		docs := referrerText(t, img.Referrers)
+		for _, b := range []string{baseA, baseB} {
+			if strings.Contains(docs, b) != (b == w.ref) {
+				t.Errorf("%s: its SBOM and provenance mention %s: %v; its base is %q", img.Name, b, strings.Contains(docs, b), w.ref)
+			}
+		}
 		cf, _ := im.ConfigFile()
 		if img.Name == "worker" && cf.Config.User != "nobody" {
 			t.Errorf("worker runs as %q: a user name is accepted on its base", cf.Config.User)
 		}
 	}
+}
+
+// referrerText is the content of every layer of refs (SBOMs, provenance).
+func referrerText(t *testing.T, refs []v1.Image) string {
+	t.Helper()
+	if len(refs) == 0 {
+		t.Fatal("the image has no SBOM or provenance")
+	}
+	var b strings.Builder
+	for _, r := range refs {
+		layers, err := r.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range layers {
+			rc, err := l.Uncompressed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Write(data)
+		}
+	}
+	return b.String()
 }

@@ -38,31 +38,35 @@ func (b *builder) fromRemote(ctx context.Context, rc RemoteCache, store buildsto
 		return nil, nil // .kiln has it: reused there
 	}
 	pl := b.plan
-	var names []string
-	for _, t := range pl.Targets {
-		names = append(names, t.ImageName)
-	}
+	// Each program is looked up for its own platforms (its base may
+	// differ from the others'); all must be there.
 	step := b.plan.Progress.Start("looking the build up in the registry", 0)
-	found, err := rc.Lookup(ctx, fp, names, pl.Platforms)
-	step.Done(nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	found := make([]RemoteImage, len(pl.Targets))
+	for i, t := range pl.Targets {
+		hits, err := rc.Lookup(ctx, fp, []string{t.ImageName}, t.Platforms)
+		if err != nil {
+			step.Done(nil)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			b.plan.Progress.Logf("the registry cache could not be used, so kiln builds: %v", err)
+			return nil, nil
 		}
-		b.plan.Progress.Logf("the registry cache could not be used, so kiln builds: %v", err)
-		return nil, nil
+		if len(hits) != 1 {
+			step.Done(nil)
+			return nil, nil
+		}
+		found[i] = hits[0]
 	}
-	if len(found) != len(pl.Targets) {
-		return nil, nil
-	}
+	step.Done(nil)
 	src := pl.Project.Source
 	res := &Result{Fingerprint: fp, Reused: true, Remote: true, SourceDate: src.Date.Format(time.RFC3339), SourceDateFrom: src.DateFrom}
-	if pl.Base != nil {
-		res.Base = &BaseImage{Name: pl.Base.Name, Digest: pl.Base.Digest.String()}
-	}
 	for i, t := range pl.Targets {
 		a := found[i].Artifact
 		img := Image{Name: t.ImageName, Package: t.ID(), Kind: string(t.Kind()), Reference: found[i].Ref, Artifact: a}
+		if t.Base != nil {
+			img.Base = &BaseImage{Name: t.Base.Name, Digest: t.Base.Digest.String()}
+		}
 		d, err := layout.Descriptor(a, t.ImageName)
 		if err != nil {
 			return nil, err
@@ -74,12 +78,16 @@ func (b *builder) fromRemote(ctx context.Context, rc RemoteCache, store buildsto
 				return nil, err
 			}
 			for j, m := range im.Manifests {
-				img.Platforms = append(img.Platforms, PlatformImage{Platform: pl.Platforms[j].String(), Digest: m.Digest.String()})
+				img.Platforms = append(img.Platforms, PlatformImage{Platform: t.Platforms[j].String(), Digest: m.Digest.String()})
 			}
 		} else {
-			img.Platforms = []PlatformImage{{Platform: pl.Platforms[0].String(), Digest: img.Digest}}
+			img.Platforms = []PlatformImage{{Platform: t.Platforms[0].String(), Digest: img.Digest}}
 		}
 		res.Images = append(res.Images, img)
+	}
+	// The images' base, as build reports it, when they share one.
+	if b0 := res.Images[0].Base; b0 != nil && sameBase(res.Images) {
+		res.Base = b0
 	}
 	b.plan.Progress.Logf("build %s was found in the registry: %s; nothing to build", fp[:12], found[0].Ref)
 	// Keep what was learnt about the files for the next build; Init
@@ -92,4 +100,14 @@ func (b *builder) fromRemote(ctx context.Context, rc RemoteCache, store buildsto
 		return nil, fmt.Errorf("after finding the build in the registry: %w", err)
 	}
 	return res, nil
+}
+
+// sameBase reports whether every image has the first one's base.
+func sameBase(imgs []Image) bool {
+	for _, img := range imgs[1:] {
+		if img.Base == nil || img.Base.Name != imgs[0].Base.Name || img.Base.Digest != imgs[0].Base.Digest {
+			return false
+		}
+	}
+	return true
 }

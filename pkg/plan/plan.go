@@ -88,13 +88,11 @@ type Options struct {
 type Plan struct {
 	Project *project.Project
 	Runtime runtime.Runtime
-	// Platforms and Base are those of the first target: each target has
-	// its own (Target.Platforms, Target.Base), as kiln.yaml may give each
-	// its base. Resolver fetches the bases' layers.
-	Platforms []v1.Platform
-	Base      *base.Base
-	Resolver  *base.Resolver
-	Targets   []*Target
+	// Resolver fetches the bases' layers; each target has its own base
+	// and platforms (Target.Base, Target.Platforms), as kiln.yaml may give
+	// each its base.
+	Resolver *base.Resolver
+	Targets  []*Target
 	// Progress is told about long steps (never nil).
 	Progress progress.Reporter
 	release  func()
@@ -260,7 +258,6 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 			return nil, pl.where(t, err)
 		}
 	}
-	pl.Base, pl.Platforms = pl.Targets[0].Base, pl.Targets[0].Platforms
 	return pl, nil
 }
 

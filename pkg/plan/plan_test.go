@@ -112,8 +112,8 @@ func TestPluggedRuntime(t *testing.T) {
 	if tg.Data.Kodata != filepath.Join(root, "cmd", "x", "kodata") || tg.Data.Tree == nil {
 		t.Errorf("data %+v", tg.Data)
 	}
-	if len(pl.Platforms) != 1 || pl.Base != nil || ft.cfg.Project.Root != root || ft.cfg.Hashes == nil {
-		t.Errorf("platforms %v base %v config %+v", pl.Platforms, pl.Base, ft.cfg)
+	if len(tg.Platforms) != 1 || tg.Base != nil || ft.cfg.Project.Root != root || ft.cfg.Hashes == nil {
+		t.Errorf("platforms %v base %v config %+v", tg.Platforms, tg.Base, ft.cfg)
 	}
 
 	testutil.WriteFile(t, filepath.Join(root, "kiln.yaml"), "command: [x]\n")
