@@ -41,9 +41,8 @@ var (
 
 // sample is one timed run.
 type sample struct {
-	wall    time.Duration
-	maxRSS  int64 // bytes, the largest of the process and its children
-	outcome string
+	wall   time.Duration
+	maxRSS int64 // bytes, the largest of the process and its children
 }
 
 func main() {
