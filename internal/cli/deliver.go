@@ -33,7 +33,7 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 	}
 	switch d.output.kind {
 	case "oci":
-		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildstore.Layout(res.Build).Blobs()}, Progress: rep, Tags: d.tags, Signer: publishSigner(d.signer)})
+		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildFrom(res)}, Progress: rep, Tags: d.tags, Signer: publishSigner(d.signer)})
 	case "oci-archive":
 		pubs = append(pubs, publish.OCIArchive{File: d.output.path, Stream: d.stream, Signer: publishSigner(d.signer)})
 	case "tar":
@@ -162,4 +162,13 @@ func withFlagHint(err error) error {
 		return fmt.Errorf("%w; use --force to write into it anyway, replacing files of the same names", err)
 	}
 	return err
+}
+
+// buildFrom is the blob store of res's build folder, for publishers to copy
+// from. A build made by this process was hashed as it was written; one
+// reused from .kiln is hashed again as it is copied.
+func buildFrom(res *build.Result) blob.Store {
+	s := buildstore.Layout(res.Build).Blobs()
+	s.Fresh = !res.Reused && !res.Remote
+	return s
 }

@@ -42,6 +42,22 @@ const TempPrefix = ".tmp-"
 // bits perm (applied as given, not masked by the umask). See the package
 // documentation for what it promises.
 func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
+	return replace(path, perm, true, write)
+}
+
+// WriteCache replaces the file at path with data as WriteBytes does, but
+// syncs neither the file nor its directory: for caches (.kiln's records,
+// remembered hashes) whose readers check what they read and rebuild what
+// a crash left damaged or empty. Readers still see the old content or the
+// new, whole; only the promise to survive a crash is not made.
+func WriteCache(path string, data []byte, perm os.FileMode) error {
+	return replace(path, perm, false, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+func replace(path string, perm os.FileMode, sync bool, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, TempPrefix+filepath.Base(path)+"-*")
 	if err != nil {
@@ -64,8 +80,10 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 	if err := f.Chmod(perm); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -74,6 +92,9 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 		return err
 	}
 	renamed = true
+	if !sync {
+		return nil
+	}
 	return SyncDir(dir)
 }
 

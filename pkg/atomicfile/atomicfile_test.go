@@ -47,6 +47,32 @@ func TestWriteBytesCreatesAndReplaces(t *testing.T) {
 	}
 }
 
+// TestWriteCacheReplacesWhole: the unsynced writer for caches still
+// replaces the file whole, with the permissions asked, and leaves no
+// temporary file.
+func TestWriteCacheReplacesWhole(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "hashes.json")
+	for _, content := range []string{"first", "second, longer", "3"} {
+		if err := WriteCache(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != content {
+			t.Fatalf("content = %q, %v; want %q", got, err, content)
+		}
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+	if n := names(t, dir); len(n) != 1 || n[0] != "hashes.json" {
+		t.Errorf("directory holds %q, want only hashes.json", n)
+	}
+	if err := WriteCache(filepath.Join(dir, "missing", "x"), []byte("x"), 0o644); err == nil {
+		t.Error("WriteCache into a missing directory succeeded")
+	}
+}
+
 func TestWriteStreams(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "big")
 	want := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB

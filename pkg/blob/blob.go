@@ -26,6 +26,10 @@ const tmpPrefix = ".tmp-"
 // Store is a directory of blobs named by their sha256 hex digest.
 type Store struct {
 	Dir string
+	// Fresh says that every blob in Dir was hashed as this process wrote
+	// or copied it (a build made moments ago): Link then copies them
+	// without hashing them again.
+	Fresh bool
 }
 
 // Path returns where the blob with digest h lives.
@@ -102,7 +106,8 @@ func (s Store) WriteBytes(data []byte, mt types.MediaType) (v1.Descriptor, error
 // share the bytes): a copy-on-write clone (FICLONE) where the file system
 // can make one (Btrfs, XFS, bcachefs, ...), which costs no bytes and no
 // reading, else a copy hashed as it is made, which must hash to h (a
-// *CorruptError if not, and nothing is stored).
+// *CorruptError if not, and nothing is stored); from a Fresh store, a copy
+// made by the kernel.
 func (s Store) Link(src Store, h v1.Hash) error {
 	from, to := src.Path(h), s.Path(h)
 	if _, err := os.Stat(to); err == nil {
@@ -119,6 +124,13 @@ func (s Store) Link(src Store, h v1.Hash) error {
 	}
 	defer w.Abort()
 	if clone(w.f, r) == nil {
+		return w.commitAs(h)
+	}
+	if src.Fresh {
+		// In the kernel (copy_file_range), unhashed.
+		if _, err := w.f.ReadFrom(r); err != nil {
+			return err
+		}
 		return w.commitAs(h)
 	}
 	if _, err := io.Copy(w, r); err != nil {

@@ -302,6 +302,18 @@ func TestLink(t *testing.T) {
 		t.Errorf("destination holds %q, want only %s", got, d.Hex)
 	}
 
+	// From a Fresh store (a build this process just wrote) the copy is
+	// the kernel's, and as independent.
+	fresh := Store{Dir: src.Dir, Fresh: true}
+	dst2 := Store{Dir: filepath.Join(root, "c")}
+	if err := dst2.Link(fresh, d); err != nil {
+		t.Fatal(err)
+	}
+	fc, _ := os.Stat(dst2.Path(d))
+	if got, err := os.ReadFile(dst2.Path(d)); err != nil || !bytes.Equal(got, data) || os.SameFile(fa, fc) {
+		t.Errorf("Link from a fresh store: %q, %v, same file %v; want an independent copy of %q", got, err, os.SameFile(fa, fc), data)
+	}
+
 	// A blob the source does not have is an error, and nothing is left behind.
 	missing := hashOf([]byte("missing"))
 	if err := dst.Link(src, missing); err == nil {

@@ -91,7 +91,9 @@ func (b Builds) Path(fp string) string {
 }
 
 // Layout returns the OCI layout inside a build folder.
-func Layout(dir string) layout.Layout { return layout.Layout{Root: filepath.Join(dir, "oci")} }
+func Layout(dir string) layout.Layout {
+	return layout.Layout{Root: filepath.Join(dir, "oci"), Cache: true}
+}
 
 // Build returns the record and folder of the build whose fingerprint is
 // fp: the stored one if there is one (reused is then true), else the one
@@ -190,7 +192,7 @@ func (b Builds) Commit(tmp, fp string, result any) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteBytes(filepath.Join(tmp, ResultFile), append(data, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteCache(filepath.Join(tmp, ResultFile), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
 	dst := b.Path(fp)
@@ -216,7 +218,7 @@ func (b Builds) SetLast(fp string) error {
 		os.Remove(tmp)
 		return err
 	}
-	return atomicfile.SyncDir(b.Dir)
+	return nil
 }
 
 // Last returns the fingerprint that "last" points at, or "".

@@ -160,7 +160,7 @@ func (c *Cache) Save() error {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteBytes(c.path, data, 0o644); err != nil {
+	if err := atomicfile.WriteCache(c.path, data, 0o644); err != nil {
 		return fmt.Errorf("saving the hash cache: %w", err)
 	}
 	c.dirty = false

@@ -16,21 +16,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 
 	"github.com/kiln-build/kiln/pkg/blob"
 )
 
-// Compression settings are pinned: another level or block size gives
-// other bytes, and so other digests for the same content. gzip compresses
-// 1 MiB blocks in parallel (each block seeded with the previous one's tail
-// as its dictionary); the output depends only on the input, the level and
-// the block size, never on how many cores did the work.
-const (
-	GzipLevel     = gzip.BestSpeed
-	GzipBlockSize = 1 << 20
-	ZstdLevel     = zstd.SpeedDefault
-)
+// ZstdLevel is pinned: another level gives other bytes, and so other
+// digests for the same content. (gzip's settings are in gzip.go.)
+const ZstdLevel = zstd.SpeedDefault
 
 // Compression is how layers are compressed.
 type Compression string
@@ -69,25 +61,16 @@ type Options struct {
 	Reuse string
 }
 
-// compressor wraps w in the chosen compression and names its media type.
-func compressor(w io.Writer, c Compression, reuse string) (io.WriteCloser, types.MediaType, error) {
-	if c != Zstd && reuse != "" {
-		gw, err := newBlockGzip(w, reuse)
-		return gw, types.OCILayer, err
-	}
+// compressor wraps w in the chosen compression and names its media type;
+// gzip blocks are kept in keep unless it is "".
+func compressor(w io.Writer, c Compression, keep string) (io.WriteCloser, types.MediaType, error) {
 	if c == Zstd {
 		// One encoder goroutine: the output then depends only on the input.
 		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
 		return zw, types.OCILayerZStd, err
 	}
-	gw, err := pgzip.NewWriterLevel(w, GzipLevel)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := gw.SetConcurrency(GzipBlockSize, max(2, goruntime.NumCPU())); err != nil {
-		return nil, "", err
-	}
-	return gw, types.OCILayer, nil
+	gw, err := newGzipWriter(w, keep, max(2, goruntime.NumCPU()))
+	return gw, types.OCILayer, err
 }
 
 // Write streams t as a gzip-compressed tar into store and returns the

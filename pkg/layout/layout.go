@@ -40,6 +40,10 @@ var ErrNotLayout = errors.New("is neither empty nor an OCI image layout; choose 
 // Layout is an OCI image layout directory.
 type Layout struct {
 	Root string
+	// Cache says the layout is a cache whose readers check what they read
+	// (a .kiln build, verified before it is reused): its files are
+	// replaced atomically but not synced, which a crash may leave damaged.
+	Cache bool
 }
 
 // Blobs is the layout's blob store.
@@ -75,7 +79,7 @@ func (l Layout) Init() error {
 	}
 	p := filepath.Join(l.Root, "oci-layout")
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		if err := writeAtomic(p, []byte(LayoutFile)); err != nil {
+		if err := l.writeAtomic(p, []byte(LayoutFile)); err != nil {
 			return err
 		}
 	}
@@ -135,7 +139,7 @@ func (l Layout) Put(images ...v1.Descriptor) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(l.Root, "index.json"), append(data, '\n'))
+	return l.writeAtomic(filepath.Join(l.Root, "index.json"), append(data, '\n'))
 }
 
 // Artifact is an image or an index: a v1.Image or a v1.ImageIndex.
@@ -337,7 +341,10 @@ func (l Layout) OpenDescriptor(d v1.Descriptor) (Artifact, error) {
 }
 
 // writeAtomic replaces p with data through a rename.
-func writeAtomic(p string, data []byte) error {
+func (l Layout) writeAtomic(p string, data []byte) error {
+	if l.Cache {
+		return atomicfile.WriteCache(p, data, 0o644)
+	}
 	return atomicfile.WriteBytes(p, data, 0o644)
 }
 
