@@ -174,6 +174,9 @@ regular file atomically.`,
   kiln build --push ghcr.io/org/app -t v1.2.3 -t latest
   kiln build --json | jq -r '.images[0].digest'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := shareRegistry(cmd.Context(), &f.registry); err != nil {
+				return err
+			}
 			opt, d, err := f.options(args)
 			if err != nil {
 				return err

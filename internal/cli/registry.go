@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,17 @@ import (
 	"github.com/kiln-build/kiln/pkg/publish"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
+
+// shareRegistry sets o up for one command's many requests
+// (registry.Options.Shared).
+func shareRegistry(ctx context.Context, o *registry.Options) error {
+	shared, err := o.Shared(ctx)
+	if err != nil {
+		return err
+	}
+	*o = shared
+	return nil
+}
 
 func addRegistryFlags(f *pflag.FlagSet, o *registry.Options) {
 	f.BoolVar(&o.Insecure, "insecure-registry", false, "allow plain HTTP and unverified TLS when talking to registries")
@@ -52,6 +64,9 @@ helpers), podman's auth file ($REGISTRY_AUTH_FILE) and kiln login.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := registry.ValidateTags(tags); err != nil {
 				return usageError{fmt.Errorf("--tag: %w", err)}
+			}
+			if err := shareRegistry(cmd.Context(), &reg); err != nil {
+				return err
 			}
 			dir := "."
 			if len(args) == 1 {

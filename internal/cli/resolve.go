@@ -128,6 +128,9 @@ func (f *resolveFlags) run(ctx context.Context, stdin io.Reader, stderr io.Write
 			return nil, usageError{fmt.Errorf("--%s is kiln build's; kiln resolve prints YAML", n)}
 		}
 	}
+	if err := shareRegistry(ctx, &f.registry); err != nil {
+		return nil, err
+	}
 	files, err := readYAML(f.files, f.recursive, stdin)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -17,8 +18,9 @@ type Mount struct {
 }
 
 // Push publishes a, a v1.Image or v1.ImageIndex, to repo, under the first
-// tag and then the others, and returns repo@digest. Blobs the registry
-// already has are skipped after a HEAD request; the rest are uploaded in
+// tag and then the others, and returns repo@digest. Tags that name it
+// already, and blobs the registry has, are skipped after a HEAD request;
+// the rest are uploaded in
 // parallel, with transient failures retried. o.Updates, if set, is closed
 // when Push returns.
 func Push(ctx context.Context, a remote.Taggable, repo name.Repository, tags []string, mounts []Mount, o Options) (_ name.Digest, err error) {
@@ -43,6 +45,23 @@ func Push(ctx context.Context, a remote.Taggable, repo name.Repository, tags []s
 	quiet.Updates = nil
 	qopts := quiet.Remote(ctx)
 	reg := repo.RegistryStr()
+	// Tags that name the artifact already are left alone: an unchanged
+	// image is pushed again with one HEAD request per tag.
+	digester, ok := a.(interface{ Digest() (v1.Hash, error) })
+	if !ok {
+		return name.Digest{}, fmt.Errorf("%T is neither an image nor an index", a)
+	}
+	want, err := digester.Digest()
+	if err != nil {
+		return name.Digest{}, err
+	}
+	tags = slices.DeleteFunc(slices.Clone(tags), func(t string) bool {
+		d, err := remote.Head(repo.Tag(t), qopts...)
+		return err == nil && d.Digest == want
+	})
+	if len(tags) == 0 {
+		return repo.Digest(want.String()), nil
+	}
 	first := repo.Tag(tags[0])
 
 	var digest v1.Hash

@@ -322,6 +322,67 @@ func TestPushImage(t *testing.T) {
 	checkTags(t, repo, tags, desc.Digest)
 }
 
+// TestPushUnchangedIsHeadsOnly: pushing an image again, through shared
+// options, is one ping and a HEAD per tag, with no write; a tag moved
+// elsewhere meanwhile is put back, and only it.
+func TestPushUnchangedIsHeadsOnly(t *testing.T) {
+	reg := newRegistry(t)
+	dir, desc := writeLayout(t, newImage(t, nil, "amd64", 2))
+	repo := reg.repo(t, "team/app")
+	tags := []string{"v1", "latest"}
+	ctx := context.Background()
+	o, err := Options{Keychain: anonymous, Backoff: fast}.Shared(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(ctx, artifact(t, dir, desc), repo, tags, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (pings, heads, writes int) {
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		for _, q := range reg.reqs {
+			switch {
+			case q.URL.Path == "/v2/":
+				pings++
+			case q.Method == http.MethodHead && strings.Contains(q.URL.Path, "/manifests/"):
+				heads++
+			case q.Method != http.MethodGet && q.Method != http.MethodHead:
+				writes++
+			}
+		}
+		return
+	}
+	reg.mu.Lock()
+	reg.reqs = nil
+	reg.mu.Unlock()
+	o2, err := Options{Keychain: anonymous, Backoff: fast}.Shared(ctx) // a new command
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Push(ctx, artifact(t, dir, desc), repo, tags, nil, o2); err != nil || got != repo.Digest(desc.Digest.String()) {
+		t.Fatalf("Push again = %v, %v", got, err)
+	}
+	if pings, heads, writes := count(); pings != 1 || heads != len(tags) || writes != 0 {
+		t.Errorf("pushing an unchanged image: %d pings, %d manifest HEADs, %d writes; want 1, %d, 0", pings, heads, writes, len(tags))
+	}
+	checkTags(t, repo, tags, desc.Digest)
+
+	// "latest" moves to another image; the next push puts it back alone.
+	odir, odesc := writeLayout(t, newImage(t, nil, "arm64", 1))
+	if _, err := Push(ctx, artifact(t, odir, odesc), repo, []string{"latest"}, nil, o2); err != nil {
+		t.Fatal(err)
+	}
+	before := len(reg.requests(http.MethodPut, "/manifests/", nil))
+	if _, err := Push(ctx, artifact(t, dir, desc), repo, tags, nil, o2); err != nil {
+		t.Fatal(err)
+	}
+	if puts := reg.requests(http.MethodPut, "/manifests/", nil)[before:]; len(puts) != 1 || !strings.HasSuffix(puts[0].URL.Path, "/latest") {
+		t.Errorf("after latest moved, the push PUT %d manifests, want latest alone", len(puts))
+	}
+	checkTags(t, repo, tags, desc.Digest)
+}
+
 func TestPushDefaultTag(t *testing.T) {
 	reg := newRegistry(t)
 	dir, desc := writeLayout(t, newImage(t, nil, "arm64", 1))

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -19,17 +20,20 @@ type Referrer struct {
 }
 
 // PushReferrer publishes r to repo: under its tag if it has one, else by
-// digest. The
-// manifest is always PUT, even if the registry has it: go-containerregistry
-// then records it as a referrer of its subject, through the registry's
-// referrers API where there is one, else in the fallback tag
-// (sha256-<subject hex>), whose other entries it keeps. A registry that
-// lost a referrer from that tag gets it back.
+// digest. go-containerregistry PUTs its manifest and records it as a
+// referrer of its subject, through the registry's referrers API where
+// there is one, else in the fallback tag (sha256-<subject hex>), whose
+// other entries it keeps. A referrer the registry lists already for its
+// subject, and has under its tag or digest, is left alone; one it lost
+// from that list is pushed again, and so gets back into it.
 func PushReferrer(ctx context.Context, referrer Referrer, repo name.Repository, o Options) error {
 	r, tag := referrer.Image, referrer.Tag
 	o.Updates = nil
 	opts := o.Remote(ctx)
 	reg := repo.RegistryStr()
+	if published(r, tag, repo, opts) {
+		return nil
+	}
 	layers, err := r.Layers()
 	if err != nil {
 		return err
@@ -60,4 +64,31 @@ func PushReferrer(ctx context.Context, referrer Referrer, repo name.Repository, 
 		return fmt.Errorf("pushing %s: %w", ref, Explain(err, reg))
 	}
 	return nil
+}
+
+// published reports whether repo has r, under tag if it is not "", and
+// lists it among the referrers of its subject. Any error says no.
+func published(r v1.Image, tag string, repo name.Repository, opts []remote.Option) bool {
+	m, err := r.Manifest()
+	if err != nil || m.Subject == nil {
+		return false
+	}
+	d, err := r.Digest()
+	if err != nil {
+		return false
+	}
+	idx, err := remote.Referrers(repo.Digest(m.Subject.Digest.String()), opts...)
+	if err != nil {
+		return false
+	}
+	im, err := idx.IndexManifest()
+	if err != nil || !slices.ContainsFunc(im.Manifests, func(x v1.Descriptor) bool { return x.Digest == d }) {
+		return false
+	}
+	var ref name.Reference = repo.Digest(d.String())
+	if tag != "" {
+		ref = repo.Tag(tag)
+	}
+	got, err := remote.Head(ref, opts...)
+	return err == nil && got.Digest == d
 }

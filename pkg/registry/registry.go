@@ -46,6 +46,9 @@ type Options struct {
 	// Log, if set, is told of each HTTP request to a registry and its
 	// answer, without credentials (kiln -v).
 	Log func(line string)
+	// session, set by Shared, is what the requests made with these
+	// options (and their copies) share.
+	session *session
 }
 
 // Timeouts bound waits for a registry that does not answer. Zero fields
@@ -114,19 +117,55 @@ func (o Options) ParseRepository(s string) (name.Repository, error) {
 	return repo, nil
 }
 
-func (o Options) transport() http.RoundTripper {
-	t := o.Transport
-	if t == nil {
-		dt := http.DefaultTransport.(*http.Transport).Clone()
-		to := o.Timeouts.withDefaults()
-		dt.DialContext = to.dialer()
-		dt.TLSHandshakeTimeout = to.TLSHandshake
-		dt.ResponseHeaderTimeout = to.ResponseHeader
-		if o.Insecure {
-			dt.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure-registry
-		}
-		t = dt
+// session is one command's share of connections and authorizations.
+type session struct {
+	// quiet pushes for every request without progress; pull reads.
+	quiet *remote.Pusher
+	pull  *remote.Puller
+}
+
+// Shared returns o set up for the many requests of one command: they use
+// one pool of connections; reads go through one puller, and writes
+// without progress (a push's referrers and extra tags, the build cache's
+// fingerprint tags) through one pusher, each of which pings and
+// authorizes a repository once rather than once per request. Requests log
+// as ctx says (WithLog).
+func (o Options) Shared(ctx context.Context) (Options, error) {
+	o.Transport = o.baseTransport()
+	o.session = nil
+	quiet := o
+	quiet.Updates = nil
+	p, err := remote.NewPusher(quiet.Remote(ctx)...)
+	if err != nil {
+		return o, err
 	}
+	r, err := remote.NewPuller(quiet.Remote(ctx)...)
+	if err != nil {
+		return o, err
+	}
+	o.session = &session{quiet: p, pull: r}
+	return o, nil
+}
+
+// baseTransport is Transport, or a copy of http.DefaultTransport with the
+// timeouts and Insecure's TLS setting.
+func (o Options) baseTransport() http.RoundTripper {
+	if o.Transport != nil {
+		return o.Transport
+	}
+	dt := http.DefaultTransport.(*http.Transport).Clone()
+	to := o.Timeouts.withDefaults()
+	dt.DialContext = to.dialer()
+	dt.TLSHandshakeTimeout = to.TLSHandshake
+	dt.ResponseHeaderTimeout = to.ResponseHeader
+	if o.Insecure {
+		dt.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure-registry
+	}
+	return dt
+}
+
+func (o Options) transport() http.RoundTripper {
+	t := o.baseTransport()
 	if o.Log != nil {
 		t = logTransport{next: t, log: o.Log}
 	}
@@ -191,6 +230,11 @@ func (o Options) Remote(ctx context.Context) []remote.Option {
 	}
 	if o.Updates != nil {
 		opts = append(opts, remote.WithProgress(o.Updates))
+	} else if o.session != nil {
+		opts = append(opts, remote.Reuse(o.session.quiet))
+	}
+	if o.session != nil {
+		opts = append(opts, remote.Reuse(o.session.pull))
 	}
 	return opts
 }

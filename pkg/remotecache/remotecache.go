@@ -176,7 +176,11 @@ func complete(repo name.Repository, img v1.Image, p v1.Platform, opts []remote.O
 func (c Cache) Record(ctx context.Context, fp, image string, repo name.Repository, a remote.Taggable, pushed name.Digest) error {
 	tag := Tag(fp, image)
 	if repo.String() == pushed.Context().String() {
-		if err := remote.Tag(repo.Tag(tag), a, c.Options.Remote(ctx)...); err != nil {
+		opts := c.Options.Remote(ctx)
+		if d, err := remote.Head(repo.Tag(tag), opts...); err == nil && d.Digest.String() == pushed.DigestStr() {
+			return nil // recorded by an earlier push
+		}
+		if err := remote.Tag(repo.Tag(tag), a, opts...); err != nil {
 			return fmt.Errorf("recording the build in %s: %w", repo, registry.Explain(err, repo.RegistryStr()))
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -48,7 +49,14 @@ var (
 // TestLookup: a tag is a hit only for a complete image of the platforms
 // asked for; recording in another repository copies the image there.
 func TestLookup(t *testing.T) {
-	srv := httptest.NewServer(ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0))))
+	var puts atomic.Int64
+	h := ggcr.New(ggcr.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			puts.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	c := remotecache.Cache{Options: registry.Options{Insecure: true}}
@@ -77,6 +85,14 @@ func TestLookup(t *testing.T) {
 	d, _ := img.Digest()
 	if err := c.Record(ctx, fp, "app", repo, img, repo.Digest(d.String())); err != nil {
 		t.Fatal(err)
+	}
+	// Recording it again, as an unchanged push does, writes nothing.
+	before := puts.Load()
+	if err := c.Record(ctx, fp, "app", repo, img, repo.Digest(d.String())); err != nil {
+		t.Fatal(err)
+	}
+	if n := puts.Load() - before; n != 0 {
+		t.Errorf("recording a recorded build again PUT %d manifests", n)
 	}
 	if tag := remotecache.Tag(fp, "app"); len(tag) != 72 || tag == remotecache.Tag(fp, "other") {
 		t.Errorf("tag %q: want 72 characters, different for another image", tag)
