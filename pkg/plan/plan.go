@@ -216,6 +216,7 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 	if err := pl.baseRefs(opt, settings); err != nil {
 		return nil, err
 	}
+	pl.startEarly(ctx, opt, settings)
 	if err := pl.settlePlatforms(ctx, opt); err != nil {
 		return nil, err
 	}
@@ -423,24 +424,9 @@ func (p *Plan) baseRefs(opt Options, settings []config.Settings) error {
 // for them: every target on a base is built for the platforms its base
 // has of those asked for.
 func (p *Plan) settlePlatforms(ctx context.Context, opt Options) error {
-	cfg := p.Project.Config
-	all := opt.AllPlatforms
-	explicit := len(opt.Platforms) > 0 || all
-	platforms := opt.Platforms
-	if !explicit && len(cfg.Platforms) > 0 {
-		explicit = true
-		if slices.Equal(cfg.Platforms, []string{"all"}) {
-			all = true
-		} else {
-			ps, err := platform.Parse(cfg.PlatformList())
-			if err != nil {
-				return fmt.Errorf("%s: platforms: %w", cfg.Path, err)
-			}
-			platforms = ps
-		}
-	}
-	if len(platforms) == 0 && !all {
-		platforms = []v1.Platform{platform.Host()}
+	platforms, all, explicit, err := p.askedPlatforms(opt)
+	if err != nil {
+		return err
 	}
 	bases := map[string]*base.Base{}
 	for _, t := range p.Targets {
@@ -467,6 +453,54 @@ func (p *Plan) settlePlatforms(ctx context.Context, opt Options) error {
 		}
 	}
 	return nil
+}
+
+// askedPlatforms are the platforms asked for (--platform, else kiln.yaml's
+// platforms:, else this machine's); all says every platform of the base,
+// explicit that they were asked for rather than defaulted.
+func (p *Plan) askedPlatforms(opt Options) (platforms []v1.Platform, all, explicit bool, err error) {
+	cfg := p.Project.Config
+	all = opt.AllPlatforms
+	explicit = len(opt.Platforms) > 0 || all
+	platforms = opt.Platforms
+	if !explicit && len(cfg.Platforms) > 0 {
+		explicit = true
+		if slices.Equal(cfg.Platforms, []string{"all"}) {
+			all = true
+		} else {
+			ps, err := platform.Parse(cfg.PlatformList())
+			if err != nil {
+				return nil, false, false, fmt.Errorf("%s: platforms: %w", cfg.Path, err)
+			}
+			platforms = ps
+		}
+	}
+	if len(platforms) == 0 && !all {
+		platforms = []v1.Platform{platform.Host()}
+	}
+	return platforms, all, explicit, nil
+}
+
+// startEarly lets the targets on a base that can start building before
+// it is looked up (runtime.EarlyStarter) start, for the platforms asked
+// for: the base's lookup is a registry round trip, or more.
+func (p *Plan) startEarly(ctx context.Context, opt Options, settings []config.Settings) {
+	platforms, all, _, err := p.askedPlatforms(opt)
+	if err != nil || all || opt.NoEarlyBuild {
+		return
+	}
+	for i, t := range p.Targets {
+		if s, ok := t.Target.(runtime.EarlyStarter); ok && t.baseRef != "" {
+			s.StartEarly(ctx, runtime.Config{
+				Project:   p.Project,
+				Settings:  settings[i],
+				BaseRef:   t.baseRef,
+				Platforms: platforms,
+				WorkDir:   opt.WorkDir,
+				Hashes:    p.Project.Hashes,
+			})
+		}
+	}
 }
 
 // resolveBase resolves the base ref for the platforms asked for (all of

@@ -86,6 +86,17 @@ type Target interface {
 	Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*Contribution, error)
 }
 
+// EarlyStarter is a Target that can start building before the plan has
+// looked its base up (in a registry, which takes a round trip or more):
+// Go starts compiling a program whose sources changed. StartEarly gets
+// the Config that Configure will get, but without the base, and the
+// platforms the build will most likely be for; it returns at once. It is
+// a guess: Build uses what it started only for a platform the build is
+// for, and the build's end stops the rest. Configure is still called.
+type EarlyStarter interface {
+	StartEarly(ctx context.Context, c Config)
+}
+
 // Config is what a target is configured with.
 type Config struct {
 	Project *project.Project

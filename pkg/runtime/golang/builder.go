@@ -214,7 +214,10 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		return nil, c.err
 	}
 	out := c.binary
-	defer os.Remove(out)
+	// Unlinking a binary of many megabytes takes milliseconds, which the
+	// rest of the build need not wait for: the build's work folder, which
+	// holds it, is removed at the end in any case.
+	defer func() { go os.Remove(out) }()
 	pkgs, err := Packages(out)
 	if err != nil {
 		return nil, err
@@ -282,9 +285,66 @@ var unfingerprinted = []string{"GOBIN", "GOCACHE", "GOCACHEPROG", "GOMODCACHE", 
 // packages in the read-only module cache) or the content of its source and
 // embedded files. For a function that includes the generated main package.
 func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) error {
-	ge, err := b.readGoEnv(ctx)
+	ge, key, err := b.settings(ctx, w, p)
 	if err != nil {
 		return err
+	}
+	if rec := b.loadDeps(key); rec != nil {
+		text, changed, ok := rec.refresh(b.opt.Hashes, false)
+		if ok {
+			if changed {
+				// The program will most likely be built: start now.
+				b.startEarly(ctx, p)
+			}
+			if rec.dirty {
+				// New hashes, new times of unchanged directories: the
+				// next build then knows at once that nothing changed.
+				b.saveDeps(key, rec)
+			}
+			_, err = io.WriteString(w, text)
+			return err
+		}
+	}
+	// Something changed that may change the dependencies: the compiler
+	// starts now, while go list runs.
+	b.startEarly(ctx, p)
+	rec, err := b.listDeps(ctx, p, ge)
+	if err != nil {
+		return err
+	}
+	text, _, ok := rec.refresh(b.opt.Hashes, true)
+	if !ok {
+		return fmt.Errorf("the sources of %s changed while kiln read them; build again", b.pkg.ImportPath)
+	}
+	if _, changed, ok := rec.refresh(b.opt.Hashes, false); ok && !changed {
+		b.saveDeps(key, rec)
+	}
+	_, err = io.WriteString(w, text)
+	return err
+}
+
+// startIfChanged starts compiling for p unless the dependencies recorded
+// at the last build say that no source changed since.
+func (b *Builder) startIfChanged(ctx context.Context, p v1.Platform) {
+	_, key, err := b.settings(ctx, io.Discard, p)
+	if err != nil {
+		return
+	}
+	if rec := b.loadDeps(key); rec != nil {
+		if _, changed, ok := rec.refresh(b.opt.Hashes, false); ok && !changed {
+			return
+		}
+	}
+	b.startEarly(ctx, p)
+}
+
+// settings writes the part of p's fingerprint that is not the sources:
+// the Go version, the build environment and flags, go.mod, go.sum and
+// go.work; key names the dependency record kept for them.
+func (b *Builder) settings(ctx context.Context, w io.Writer, p v1.Platform) (ge goEnv, key [32]byte, err error) {
+	ge, err = b.readGoEnv(ctx)
+	if err != nil {
+		return ge, key, err
 	}
 	fmt.Fprintf(w, "go %s\nplatform %s\npackage %s\nargs %q\n", ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs())
 	var goVars []string
@@ -306,7 +366,7 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		} else if err != nil {
-			return err
+			return ge, key, err
 		}
 		fmt.Fprintf(w, "file %s %s\n", filepath.Base(f), sum)
 		modSums = append(modSums, sum)
@@ -314,39 +374,15 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 
 	w2, err := b.wrapper()
 	if err != nil {
-		return err
+		return ge, key, err
 	}
 	var wrapSum [32]byte
 	if w2 != nil {
 		wrapSum = sha256.Sum256(w2.source)
 		fmt.Fprintf(w, "function %s wrapper %x\n", b.pkg.ImportPath, wrapSum)
 	}
-	key := sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs(), lastOfEach(goVars), modSums, wrapSum)))
-	if rec := b.loadDeps(key); rec != nil {
-		text, changed, ok := rec.refresh(b.opt.Hashes, false)
-		if ok {
-			if changed {
-				// The program will most likely be built: start now.
-				b.startEarly(ctx, p)
-			}
-			_, err = io.WriteString(w, text)
-			return err
-		}
-	}
-	// Something changed that may change the dependencies: the compiler
-	// starts now, while go list runs.
-	b.startEarly(ctx, p)
-	rec, err := b.listDeps(ctx, p, ge)
-	if err != nil {
-		return err
-	}
-	text, _, ok := rec.refresh(b.opt.Hashes, true)
-	if !ok {
-		return fmt.Errorf("the sources of %s changed while kiln read them; build again", b.pkg.ImportPath)
-	}
-	b.saveDeps(key, rec)
-	_, err = io.WriteString(w, text)
-	return err
+	key = sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs(), lastOfEach(goVars), modSums, wrapSum)))
+	return ge, key, nil
 }
 
 // goCommand runs go in dir. PWD is set to dir so that go sees the

@@ -55,12 +55,37 @@ type depPackage struct {
 type deps struct {
 	Lines []depLine        `json:"lines"`
 	Dirs  map[string]int64 `json:"dirs"`
+	// Names are each directory's entries (but .kiln): a directory whose
+	// modification time changed (kiln made .kiln in it, an editor saved
+	// through a rename) still holds the same files if they are the same.
+	// A modification time too recent to be trusted is kept as 0, so the
+	// names are compared every time.
+	Names map[string][]string `json:"names,omitempty"`
 	// Ignored are files build constraints leave out: a change to one may
 	// bring it in, so any change sends kiln back to go list.
 	Ignored []string `json:"ignored,omitempty"`
 	// IgnoredSums are their hashes, for those whose stat cannot be
 	// trusted yet (modified moments ago).
 	IgnoredSums map[string]string `json:"ignoredSums,omitempty"`
+
+	// dirty says that refresh updated the record (new hashes, new
+	// modification times of unchanged directories): it is worth saving.
+	dirty bool
+}
+
+// dirNames lists dir's entries, but .kiln (kiln's own state), sorted.
+func dirNames(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.Name() != ".kiln" {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
 }
 
 type depLine struct {
@@ -68,18 +93,24 @@ type depLine struct {
 	File string `json:"f,omitempty"` // the file whose hash the line holds
 	Name string `json:"n,omitempty"` // its name in the line
 	Sig  string `json:"s,omitempty"` // for Go files
+	Sum  string `json:"h,omitempty"` // the file's hash when recorded
 }
 
 // refresh returns the fingerprint text for the files as they are now.
-// changed says whether any file changed since it was recorded; ok is false
-// when a change may have changed the dependencies, and go list must run.
+// changed says whether any file's content changed since it was recorded
+// (d then records the new hashes); ok is false when a change may have
+// changed the dependencies, and go list must run.
 // justListed says go list has just made d: files its build constraints
 // leave out are then not checked, as a file too recent for the hash
 // cache to remember (a fresh checkout's) always looks changed.
 func (d *deps) refresh(hashes *hashcache.Cache, justListed bool) (text string, changed, ok bool) {
 	for dir, mtime := range d.Dirs {
-		if hashcache.DirMtime(dir) != mtime {
-			return "", true, false
+		if now := hashcache.DirMtime(dir); now != mtime {
+			names, err := dirNames(dir)
+			if err != nil || !slices.Equal(names, d.Names[dir]) {
+				return "", true, false
+			}
+			d.Dirs[dir], d.dirty = now, true
 		}
 	}
 	for _, f := range d.Ignored {
@@ -90,22 +121,23 @@ func (d *deps) refresh(hashes *hashcache.Cache, justListed bool) (text string, c
 		}
 	}
 	var b strings.Builder
-	for _, l := range d.Lines {
+	for i, l := range d.Lines {
 		if l.File == "" {
 			b.WriteString(l.Text)
 			continue
 		}
-		if !hashes.Unchanged(l.File) {
+		sum, err := hashes.Sum(l.File)
+		if err != nil {
+			return "", true, false
+		}
+		if sum != l.Sum {
 			changed = true
 			if l.Sig != "" {
 				if sig, err := goSig(l.File); err != nil || sig != l.Sig {
 					return "", true, false
 				}
 			}
-		}
-		sum, err := hashes.Sum(l.File)
-		if err != nil {
-			return "", true, false
+			d.Lines[i].Sum, d.dirty = sum, true
 		}
 		fmt.Fprintf(&b, "file %s %s\n", l.Name, sum)
 	}
@@ -158,25 +190,26 @@ func (b *Builder) loadDeps(key [32]byte) *deps {
 	return &d
 }
 
-// saveDeps keeps d for the next run, unless something it was computed from
-// changed too recently to be trusted by its modification time.
+// saveDeps keeps d, freshly refreshed, for the next run. A directory
+// modified too recently for its modification time to be trusted is kept
+// with 0, so that the next run compares its names.
 func (b *Builder) saveDeps(key [32]byte, d *deps) {
 	if b.opt.StateDir == "" {
 		return
 	}
-	if _, changed, ok := d.refresh(b.opt.Hashes, false); changed || !ok {
-		return
-	}
-	for _, mtime := range d.Dirs {
+	saved := *d
+	saved.Dirs = make(map[string]int64, len(d.Dirs))
+	for dir, mtime := range d.Dirs {
 		if time.Since(time.Unix(0, mtime)) < 2*time.Second {
-			return
+			mtime = 0
 		}
+		saved.Dirs[dir] = mtime
 	}
-	data, err := json.Marshal(d)
+	data, err := json.Marshal(saved)
 	if err != nil || os.MkdirAll(b.opt.StateDir, 0o755) != nil {
 		return
 	}
-	atomicfile.WriteBytes(b.depsPath(key), data, 0o644) // a cache: failing to keep it costs the next run a go list
+	atomicfile.WriteCache(b.depsPath(key), data, 0o644) // a cache: failing to keep it costs the next run a go list
 }
 
 // listDeps runs go list for p and describes every non-standard package
@@ -204,7 +237,7 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 	if err != nil {
 		return nil, fmt.Errorf("listing the dependencies of %s: %s", b.pkg.ImportPath, firstNonEmpty(strings.TrimSpace(stderr.String()), err.Error()))
 	}
-	d := &deps{Dirs: map[string]int64{}}
+	d := &deps{Dirs: map[string]int64{}, Names: map[string][]string{}}
 	text := func(format string, args ...any) {
 		d.Lines = append(d.Lines, depLine{Text: fmt.Sprintf(format, args...)})
 	}
@@ -236,7 +269,9 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 		if dp.Dir == generated {
 			continue
 		}
-		d.Dirs[dp.Dir] = hashcache.DirMtime(dp.Dir)
+		if err := d.watch(dp.Dir); err != nil {
+			return nil, err
+		}
 		goFiles := slices.Concat(dp.GoFiles, dp.CgoFiles)
 		files := slices.Concat(goFiles, dp.SFiles, dp.HFiles, dp.CFiles, dp.SysoFiles, dp.EmbedFiles)
 		for _, f := range files {
@@ -245,6 +280,8 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 				return nil, fmt.Errorf("reading %s: %w", full, err)
 			}
 			l := depLine{File: full, Name: f}
+			// Left without its hash: the refresh after go list records
+			// it, and sees files changed meanwhile.
 			if slices.Contains(goFiles, f) {
 				if l.Sig, err = goSig(full); err != nil {
 					l.Sig = "unparsable" // go build will say why
@@ -253,7 +290,9 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 			d.Lines = append(d.Lines, l)
 			// Embedded directories: files added to them must be seen.
 			if dir := filepath.Dir(full); dir != dp.Dir {
-				d.Dirs[dir] = hashcache.DirMtime(dir)
+				if err := d.watch(dir); err != nil {
+					return nil, err
+				}
 			}
 		}
 		for _, f := range dp.IgnoredGoFiles {
@@ -268,4 +307,23 @@ func (b *Builder) listDeps(ctx context.Context, p v1.Platform, ge goEnv) (*deps,
 		}
 	}
 	return d, nil
+}
+
+// watch records dir's modification time and, when that is old enough to
+// say that nothing was added or removed while go list ran, its names.
+func (d *deps) watch(dir string) error {
+	if _, ok := d.Dirs[dir]; ok {
+		return nil
+	}
+	mtime := hashcache.DirMtime(dir)
+	d.Dirs[dir] = mtime
+	if time.Since(time.Unix(0, mtime)) < 2*time.Second {
+		return nil // no names: the next build lists again
+	}
+	names, err := dirNames(dir)
+	if err != nil {
+		return err
+	}
+	d.Names[dir] = names
+	return nil
 }

@@ -71,6 +71,9 @@ func (t *target) Configure(_ context.Context, c runtime.Config) error {
 	if fn := c.Project.Config.Func; fn != nil && fn.Invoke == "cloudevent" && t.pkg.Dir == c.Project.Root && (t.pkg.Function == nil || !t.pkg.Function.CloudEvents) {
 		return fmt.Errorf("%s says invoke: cloudevent, but %s does not export a CloudEvents Handle: change Handle to one of the CloudEvents signatures, or remove invoke\n%s", fn.Path, t.pkg.ImportPath, Signatures)
 	}
+	if t.Builder != nil {
+		return nil // made by StartEarly, from the same settings
+	}
 	t.Builder = New(t.pkg, Options{
 		Flags:    s.Flags,
 		Ldflags:  s.Ldflags,
@@ -84,6 +87,17 @@ func (t *target) Configure(_ context.Context, c runtime.Config) error {
 		BlockDir:     filepath.Join(c.Project.StatePath(), "blocks"),
 	})
 	return nil
+}
+
+// StartEarly implements runtime.EarlyStarter: it compiles for each of
+// c.Platforms whose sources changed since the last build.
+func (t *target) StartEarly(ctx context.Context, c runtime.Config) {
+	if c.NoEarlyBuild || t.Configure(ctx, c) != nil {
+		return // Configure says why, when the plan calls it
+	}
+	for _, p := range c.Platforms {
+		t.Builder.startIfChanged(ctx, p)
+	}
 }
 
 // BuildHost compiles the program for this machine into dir.
