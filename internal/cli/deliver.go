@@ -111,8 +111,12 @@ func record(res *build.Result, locs []publish.Location, engine string) {
 }
 
 // pushPublisher is p, mounting the bases' layers from their repositories
-// where the registry is the same.
+// where the registry is the same, and keeping its ledger in res's build
+// folder.
 func pushPublisher(res *build.Result, p publish.Registry) (publish.Publisher, error) {
+	if l := ledger(res); l != nil {
+		p.Ledger = l
+	}
 	bases := []*build.BaseImage{res.Base}
 	for _, img := range res.Images {
 		bases = append(bases, img.Base)
@@ -171,4 +175,13 @@ func buildFrom(res *build.Result) blob.Store {
 	s := buildstore.Layout(res.Build).Blobs()
 	s.Fresh = !res.Reused && !res.Remote
 	return s
+}
+
+// ledger is the ledger of what was published from res's build folder, nil
+// for a build found in a registry (it has no folder here).
+func ledger(res *build.Result) *buildstore.Published {
+	if res.Remote || res.Build == "" {
+		return nil
+	}
+	return &buildstore.Published{Dir: res.Build}
 }

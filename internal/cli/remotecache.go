@@ -132,8 +132,17 @@ func (rc *registryCache) record(ctx context.Context, res *build.Result) error {
 		if !ok {
 			return fmt.Errorf("image %s cannot be tagged", img.Name)
 		}
+		// An earlier push of this build recorded it there already.
+		key := "fingerprint " + repos[i].Tag(remotecache.Tag(res.Fingerprint, img.Name)).String() + " " + pushed.DigestStr()
+		l := ledger(res)
+		if l != nil && l.Has(key) {
+			continue
+		}
 		if err := rc.cache.Record(ctx, res.Fingerprint, img.Name, repos[i], a, pushed); err != nil {
 			return err
+		}
+		if l != nil {
+			l.Add(key) // a cache: failing to keep it costs the next push a HEAD
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"path"
 	"strings"
@@ -37,6 +38,17 @@ type Registry struct {
 	// Signer, if set, signs each image, its platforms and its provenance
 	// in cosign's format.
 	Signer Signer
+	// Ledger, if set, remembers the images whose referrers were published
+	// whole: pushed again, they are not checked again.
+	Ledger Ledger
+}
+
+// Ledger remembers registry writes known done, by opaque keys, so that
+// publishing the same build again skips them (buildstore.Published keeps
+// one per build).
+type Ledger interface {
+	Has(key string) bool
+	Add(key string) error
 }
 
 // Target is the repository img goes to.
@@ -86,6 +98,13 @@ func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, erro
 		if err != nil {
 			return nil, err
 		}
+		key, err := referrersKey(ref, refs)
+		if err != nil {
+			return nil, err
+		}
+		if p.Ledger != nil && p.Ledger.Has(key) {
+			refs = nil // published whole by an earlier push of this build
+		}
 		if len(refs) > 0 {
 			step := rep.Start("attaching SBOMs, provenance and signatures to "+repo.String(), 0)
 			for _, r := range refs {
@@ -96,6 +115,9 @@ func (p Registry) Publish(ctx context.Context, images []Image) ([]Location, erro
 			step.Done(err)
 			if err != nil {
 				return nil, err
+			}
+			if p.Ledger != nil {
+				p.Ledger.Add(key) // a cache: failing to keep it costs the next push the checks
 			}
 		}
 		out = append(out, Location{Image: img.Name, Kind: KindRegistry, Ref: ref.String()})
@@ -136,4 +158,18 @@ func (p Registry) push(ctx context.Context, rep progress.Reporter, a remote.Tagg
 func HasRegistry(name string) bool {
 	first, _, ok := strings.Cut(name, "/")
 	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
+}
+
+// referrersKey names, in a Ledger, the publication of refs (which differ
+// with the signing key, the SBOM format) as referrers of ref.
+func referrersKey(ref name.Digest, refs []registry.Referrer) (string, error) {
+	h := sha256.New()
+	for _, r := range refs {
+		d, err := r.Image.Digest()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %s\n", d, r.Tag)
+	}
+	return fmt.Sprintf("referrers %s %x", ref, h.Sum(nil)), nil
 }
