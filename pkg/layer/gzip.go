@@ -70,6 +70,7 @@ type gzipWriter struct {
 	cur     *[]byte // the block being filled
 	tail    []byte
 	started bool
+	ended   bool // Close or abort ran
 
 	results chan chan blockResult // in order
 	done    chan error            // the writer goroutine's end
@@ -301,12 +302,16 @@ func writeBlock(dir, name string, data []byte) {
 // Close writes the last block and the trailer, and removes the kept
 // blocks this layer did not use.
 func (z *gzipWriter) Close() error {
+	if z.ended {
+		return nil
+	}
 	if !z.started {
 		if _, err := z.Write(nil); err != nil {
 			return err
 		}
 	}
 	z.flushBlock(true)
+	z.ended = true
 	close(z.results)
 	if err := <-z.done; err != nil {
 		return err
@@ -330,4 +335,16 @@ func (z *gzipWriter) Close() error {
 		}
 	}
 	return nil
+}
+
+// abort ends a stream that will not be finished (the layer failed): the
+// blocks under way are dropped and the goroutines end. After Close it does
+// nothing.
+func (z *gzipWriter) abort() {
+	if z.ended {
+		return
+	}
+	z.ended = true
+	close(z.results)
+	<-z.done
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -814,6 +815,36 @@ func TestWriteCancelled(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(store.Dir); len(ents) != 0 {
 		t.Errorf("a cancelled write left %v in the store", ents)
+	}
+}
+
+// TestFailedWriteLeavesNoGoroutine: a layer that fails leaves none of its
+// compressor's goroutines running (a library in a long-lived process
+// would gather them).
+func TestFailedWriteLeavesNoGoroutine(t *testing.T) {
+	before := goruntime.NumGoroutine()
+	for _, c := range []Compression{Gzip, Zstd} {
+		for range 20 {
+			// A file there when the tree is made, gone when it is read.
+			f := filepath.Join(t.TempDir(), "gone")
+			os.WriteFile(f, bytes.Repeat([]byte("x"), 3<<20), 0o644)
+			tree := NewTree()
+			if err := tree.AddFile("/first", f, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			tree.AddBytes("/a", bytes.Repeat([]byte("y"), 2<<20), 0o644)
+			os.Remove(f)
+			if _, err := Write(context.Background(), blob.Store{Dir: t.TempDir()}, tree, Options{ModTime: sourceDate, Compression: c, Reuse: t.TempDir()}); err == nil {
+				t.Fatal("a layer of a missing file was written")
+			}
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for goruntime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := goruntime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after 40 failed layers, %d before", n, before)
 	}
 }
 

@@ -85,6 +85,15 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 	if err != nil {
 		return nil, err
 	}
+	// A layer that fails midway leaves no compressor goroutine behind.
+	closed := false
+	defer func() {
+		if z, ok := gz.(*gzipWriter); ok {
+			z.abort()
+		} else if !closed {
+			gz.Close()
+		}
+	}()
 	diff := sha256.New()
 	tw := tar.NewWriter(io.MultiWriter(gz, diff))
 	mtime := opt.ModTime.UTC().Truncate(time.Second)
@@ -99,6 +108,7 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
+	closed = true
 	if err := gz.Close(); err != nil {
 		return nil, err
 	}
