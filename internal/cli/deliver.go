@@ -173,7 +173,7 @@ func withFlagHint(err error) error {
 // reused from .kiln is hashed again as it is copied.
 func buildFrom(res *build.Result) blob.Store {
 	s := buildstore.Layout(res.Build).Blobs()
-	s.Fresh = !res.Reused && !res.Remote
+	s.Fresh = res.Built
 	return s
 }
 

@@ -63,6 +63,10 @@ type Result struct {
 	Fingerprint string `json:"fingerprint"`
 	// Reused is true when an identical earlier build was reused.
 	Reused bool `json:"reused"`
+	// Built is true when this process made the build (neither reused nor
+	// read with Open): its blobs were hashed moments ago, as they were
+	// written.
+	Built bool `json:"-"`
 	// Remote is true when that build was found with Options.Remote (in a
 	// registry): the images were not built here, and Build and Output
 	// are empty.
@@ -183,7 +187,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if reused {
 		rep.Logf("nothing changed since build %s; reusing it", fp[:12])
 	}
-	res.Reused = reused
+	res.Reused, res.Built = reused, !reused
 	// Naming does not change images, so a reused build takes today's.
 	res.Naming = pl.Project.Config.Naming
 	return res, res.open(dir)
