@@ -287,6 +287,10 @@ func (r *Resolver) imageFrom(ctx context.Context, ref name.Reference, digest v1.
 		if err != nil {
 			return nil, fmt.Errorf("base %s: %w", ref, err)
 		}
+		// A descriptor without a valid digest or size names no blob.
+		if _, err := v1.NewHash(d.Digest.String()); err != nil || d.Size < 0 {
+			return nil, fmt.Errorf("base %s: layer %d of its manifest has no valid digest and size (%q, %d): the registry served a broken manifest", ref, i+1, d.Digest, d.Size)
+		}
 		l := layer.Stored(r.Cache.Blobs().Path(d.Digest), d.Digest, cfg.RootFS.DiffIDs[i], d.Size, mt)
 		img.layers = append(img.layers, l)
 		core.layers[d.Digest] = l
