@@ -83,7 +83,7 @@ func (c *Cache) SumUnread(p string) (string, error) {
 		return "", err
 	}
 	e.Sum = hex.EncodeToString(h.Sum(nil))
-	if c != nil && time.Since(time.Unix(0, e.Mtime)) > racyWindow {
+	if c != nil && Settled(e.Mtime) {
 		c.mu.Lock()
 		c.entries[p] = e
 		c.dirty = true
@@ -173,6 +173,12 @@ func statEntry(fi os.FileInfo) entry {
 		e.Ino = st.Ino
 	}
 	return e
+}
+
+// Settled reports whether a modification time (Unix nanoseconds) is old
+// enough to be trusted: a later change cannot share it (see racyWindow).
+func Settled(mtime int64) bool {
+	return time.Since(time.Unix(0, mtime)) > racyWindow
 }
 
 // DirMtime returns a directory's modification time, which changes when a

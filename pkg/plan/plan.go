@@ -216,8 +216,7 @@ func New(ctx context.Context, opt Options) (_ *Plan, err error) {
 	if err := pl.baseRefs(opt, settings); err != nil {
 		return nil, err
 	}
-	pl.startEarly(ctx, opt, settings)
-	if err := pl.settlePlatforms(ctx, opt); err != nil {
+	if err := pl.settlePlatforms(ctx, opt, settings); err != nil {
 		return nil, err
 	}
 	for i, t := range pl.Targets {
@@ -422,11 +421,15 @@ func (p *Plan) baseRefs(opt Options, settings []config.Settings) error {
 
 // settlePlatforms decides the platforms and resolves each distinct base
 // for them: every target on a base is built for the platforms its base
-// has of those asked for.
-func (p *Plan) settlePlatforms(ctx context.Context, opt Options) error {
+// has of those asked for. Targets that can start before their base is
+// known start first (startEarly).
+func (p *Plan) settlePlatforms(ctx context.Context, opt Options, settings []config.Settings) error {
 	platforms, all, explicit, err := p.askedPlatforms(opt)
 	if err != nil {
 		return err
+	}
+	if !all {
+		p.startEarly(ctx, opt, settings, platforms)
 	}
 	bases := map[string]*base.Base{}
 	for _, t := range p.Targets {
@@ -484,9 +487,8 @@ func (p *Plan) askedPlatforms(opt Options) (platforms []v1.Platform, all, explic
 // startEarly lets the targets on a base that can start building before
 // it is looked up (runtime.EarlyStarter) start, for the platforms asked
 // for: the base's lookup is a registry round trip, or more.
-func (p *Plan) startEarly(ctx context.Context, opt Options, settings []config.Settings) {
-	platforms, all, _, err := p.askedPlatforms(opt)
-	if err != nil || all || opt.NoEarlyBuild {
+func (p *Plan) startEarly(ctx context.Context, opt Options, settings []config.Settings, platforms []v1.Platform) {
+	if opt.NoEarlyBuild {
 		return
 	}
 	for i, t := range p.Targets {

@@ -289,21 +289,18 @@ func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) e
 	if err != nil {
 		return err
 	}
-	if rec := b.loadDeps(key); rec != nil {
-		text, changed, ok := rec.refresh(b.opt.Hashes, false)
-		if ok {
-			if changed {
-				// The program will most likely be built: start now.
-				b.startEarly(ctx, p)
-			}
-			if rec.dirty {
-				// New hashes, new times of unchanged directories: the
-				// next build then knows at once that nothing changed.
-				b.saveDeps(key, rec)
-			}
-			_, err = io.WriteString(w, text)
-			return err
+	if rec, text, changed, ok := b.recorded(key); ok {
+		if changed {
+			// The program will most likely be built: start now.
+			b.startEarly(ctx, p)
 		}
+		if rec.dirty {
+			// New hashes, new times of unchanged directories: the next
+			// build then knows at once that nothing changed.
+			b.saveDeps(key, rec)
+		}
+		_, err = io.WriteString(w, text)
+		return err
 	}
 	// Something changed that may change the dependencies: the compiler
 	// starts now, while go list runs.
@@ -330,12 +327,20 @@ func (b *Builder) startIfChanged(ctx context.Context, p v1.Platform) {
 	if err != nil {
 		return
 	}
-	if rec := b.loadDeps(key); rec != nil {
-		if _, changed, ok := rec.refresh(b.opt.Hashes, false); ok && !changed {
-			return
-		}
+	if _, _, changed, ok := b.recorded(key); ok && !changed {
+		return
 	}
 	b.startEarly(ctx, p)
+}
+
+// recorded is the dependency record kept for key, refreshed (see
+// deps.refresh); ok is false when there is none or go list must run.
+func (b *Builder) recorded(key [32]byte) (rec *deps, text string, changed, ok bool) {
+	if rec = b.loadDeps(key); rec == nil {
+		return nil, "", true, false
+	}
+	text, changed, ok = rec.refresh(b.opt.Hashes, false)
+	return rec, text, changed, ok
 }
 
 // settings writes the part of p's fingerprint that is not the sources:

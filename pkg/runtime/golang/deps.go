@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/kiln-build/kiln/pkg/atomicfile"
@@ -200,7 +199,7 @@ func (b *Builder) saveDeps(key [32]byte, d *deps) {
 	saved := *d
 	saved.Dirs = make(map[string]int64, len(d.Dirs))
 	for dir, mtime := range d.Dirs {
-		if time.Since(time.Unix(0, mtime)) < 2*time.Second {
+		if !hashcache.Settled(mtime) {
 			mtime = 0
 		}
 		saved.Dirs[dir] = mtime
@@ -317,7 +316,7 @@ func (d *deps) watch(dir string) error {
 	}
 	mtime := hashcache.DirMtime(dir)
 	d.Dirs[dir] = mtime
-	if time.Since(time.Unix(0, mtime)) < 2*time.Second {
+	if !hashcache.Settled(mtime) {
 		return nil // no names: the next build lists again
 	}
 	names, err := dirNames(dir)
