@@ -4,7 +4,7 @@
 // config.
 //
 // Write and WriteBytes write the new content to a temporary file in the
-// target's directory (named ".tmp-<base>-<random>", so concurrent writers
+// target's directory (named ".tmp-<base>-<pid>-<random>", so concurrent writers
 // never share one), fsync it, rename it over the target and fsync the
 // directory. They promise:
 //
@@ -30,6 +30,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +60,9 @@ func WriteCache(path string, data []byte, perm os.FileMode) error {
 
 func replace(path string, perm os.FileMode, sync bool, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, TempPrefix+filepath.Base(path)+"-*")
+	// The writer's pid in the name tells CleanStale whether an empty,
+	// unlocked temporary is a live writer's, about to lock it.
+	f, err := os.CreateTemp(dir, TempPrefix+filepath.Base(path)+"-"+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return err
 	}
@@ -100,8 +103,9 @@ func replace(path string, perm os.FileMode, sync bool, write func(io.Writer) err
 
 // CleanStale removes the temporary files that writers of path killed
 // mid-write left in its directory: those no live writer holds a lock on
-// (an empty one is given a few seconds, the moment between its creation
-// and its lock). Errors are ignored: a leftover costs only space.
+// (an empty one whose writer still runs is given a few seconds, the moment
+// between its creation and its lock). Errors are ignored: a leftover costs
+// only space.
 func CleanStale(path string) {
 	dir, prefix := filepath.Dir(path), TempPrefix+filepath.Base(path)+"-"
 	entries, err := os.ReadDir(dir)
@@ -118,7 +122,7 @@ func CleanStale(path string) {
 			continue
 		}
 		fi, err := f.Stat()
-		young := err != nil || (fi.Size() == 0 && time.Since(fi.ModTime()) < 5*time.Second)
+		young := err != nil || (fi.Size() == 0 && time.Since(fi.ModTime()) < 5*time.Second && writerAlive(e.Name(), prefix))
 		if !young && syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 			os.Remove(p)
 		}
@@ -150,4 +154,16 @@ func SyncDir(dir string) error {
 		return nil
 	}
 	return err
+}
+
+// writerAlive reports whether the writer whose pid the temporary's name
+// holds (after prefix) may still run: true when the name holds none (an
+// older kiln's) or the process exists.
+func writerAlive(name, prefix string) bool {
+	pidText, _, ok := strings.Cut(strings.TrimPrefix(name, prefix), "-")
+	pid, err := strconv.Atoi(pidText)
+	if !ok || err != nil || pid <= 0 {
+		return true
+	}
+	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }

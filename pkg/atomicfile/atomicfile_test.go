@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -305,5 +307,35 @@ func TestSyncDir(t *testing.T) {
 	}
 	if err := SyncDir(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("SyncDir of a missing directory = %v, want ErrNotExist", err)
+	}
+}
+
+// TestCleanStaleEmptyOfDeadWriter: the empty temporary of a writer killed
+// between creating and writing it is removed at once, not after the few
+// seconds given to a live writer that has not locked it yet; a live
+// writer's, locked or not yet, is kept.
+func TestCleanStaleEmptyOfDeadWriter(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "images.tar")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skip("no true command:", err)
+	}
+	temp := func(pid int) string {
+		p := filepath.Join(dir, fmt.Sprintf("%s%s-%d-%d", TempPrefix, filepath.Base(target), pid, 12345))
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Base(p)
+	}
+	killed := temp(dead.Process.Pid)
+	unlocked := temp(os.Getpid()) // alive, between creating and locking
+	CleanStale(target)
+	got := names(t, dir)
+	if slices.Contains(got, killed) {
+		t.Errorf("a dead writer's empty temporary %s was kept", killed)
+	}
+	if !slices.Contains(got, unlocked) {
+		t.Errorf("a live writer's temporary %s, not locked yet, was removed", unlocked)
 	}
 }
