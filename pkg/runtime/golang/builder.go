@@ -71,9 +71,12 @@ type Builder struct {
 
 // compile is a go build under way or done.
 type compile struct {
-	done   chan struct{}
-	binary string
-	err    error
+	binary string // where go build writes the program
+	// ready is closed when the binary is complete: when go build renames
+	// it into place (watchInstall), or when go build ends, whichever
+	// comes first. done is closed when go build has ended, with err.
+	ready, done chan struct{}
+	err         error
 }
 
 // New returns a builder for pkg.
@@ -117,11 +120,24 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 	if b.compiles == nil {
 		b.compiles = map[string]*compile{}
 	}
-	c := &compile{done: make(chan struct{})}
+	c := &compile{binary: b.binaryPath(p), ready: make(chan struct{}), done: make(chan struct{})}
 	b.compiles[key] = c
+	// Watched before go build starts, or the rename could come first.
+	installed, stop := watchInstall(filepath.Dir(c.binary), filepath.Base(c.binary))
+	var readyOnce sync.Once
+	markReady := func() { readyOnce.Do(func() { close(c.ready) }) }
+	go func() {
+		select {
+		case <-installed: // nil without a watch: never
+			markReady()
+		case <-c.done:
+		}
+	}()
 	go func() {
 		defer close(c.done)
-		c.binary, c.err = b.goBuild(ctx, p)
+		defer markReady()
+		defer stop()
+		c.err = b.compile(ctx, b.env(p), c.binary, platform.String(p))
 	}()
 	return c
 }
@@ -133,9 +149,12 @@ func (b *Builder) startEarly(ctx context.Context, p v1.Platform) {
 	}
 }
 
-func (b *Builder) goBuild(ctx context.Context, p v1.Platform) (string, error) {
-	out := filepath.Join(b.opt.WorkDir, b.Name()+"-"+strings.ReplaceAll(platform.String(p), "/", "-"))
-	return out, b.compile(ctx, b.env(p), out, platform.String(p))
+// binaryPath is where go build writes the program for p. Programs of the
+// same name (cmd/a/server, cmd/b/server) share the work folder, so the
+// import path's hash tells their binaries apart.
+func (b *Builder) binaryPath(p v1.Platform) string {
+	id := sha256.Sum256([]byte(b.pkg.ImportPath))
+	return filepath.Join(b.opt.WorkDir, fmt.Sprintf("%s-%s-%x", b.Name(), strings.ReplaceAll(platform.String(p), "/", "-"), id[:4]))
 }
 
 // wrapper returns the generated main package of a function, or nil for a
@@ -205,6 +224,17 @@ func (b *Builder) BuildHost(ctx context.Context, out string) error {
 // started) and writes the binary layer.
 func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Contribution, error) {
 	c := b.startCompile(ctx, p)
+	// The layer is written as soon as the binary is complete, while the
+	// go command finishes; nothing is returned before it has ended well.
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if ended(c.done) && c.err != nil {
+		return nil, c.err // a failed compile, not a missing binary
+	}
+	contrib, err := b.contribution(ctx, store, p, c.binary, opt)
 	select {
 	case <-c.done:
 	case <-ctx.Done():
@@ -213,11 +243,26 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	if c.err != nil {
 		return nil, c.err
 	}
-	out := c.binary
 	// Unlinking a binary of many megabytes takes milliseconds, which the
 	// rest of the build need not wait for: the build's work folder, which
 	// holds it, is removed at the end in any case.
-	defer func() { go os.Remove(out) }()
+	go os.Remove(c.binary)
+	return contrib, err
+}
+
+// ended reports whether ch is closed.
+func ended(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// contribution writes the layer of the binary out, built for p, and
+// says how the image runs it.
+func (b *Builder) contribution(ctx context.Context, store blob.Store, p v1.Platform, out string, opt layer.Options) (*runtime.Contribution, error) {
 	pkgs, err := Packages(out)
 	if err != nil {
 		return nil, err
