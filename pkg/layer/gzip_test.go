@@ -99,11 +99,13 @@ func TestGzipKeptBlocksSameBytes(t *testing.T) {
 }
 
 // TestGzipHeadBlockAlone: after a change in the first bytes only (a Go
-// binary's build ID), every block but the first is found kept.
+// binary's build ID), every block but the first is found kept; after a
+// change in the middle, every block but that one (and the next, whose
+// dictionary it holds, when the change is in its last 16 KiB).
 func TestGzipHeadBlockAlone(t *testing.T) {
 	data := payload(t)
 	dir := t.TempDir()
-	names := func(in []byte) map[string]bool {
+	compressed := func(in []byte) int64 {
 		w, _, err := compressor(io.Discard, Gzip, dir)
 		if err != nil {
 			t.Fatal(err)
@@ -112,25 +114,84 @@ func TestGzipHeadBlockAlone(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		entries, _ := os.ReadDir(dir)
-		m := map[string]bool{}
-		for _, e := range entries {
-			m[e.Name()] = true
-		}
-		return m
+		return w.(*gzipWriter).compressed.Load()
 	}
-	before := names(data)
+	if n, want := compressed(data), int64(keptBlocks(len(data))); n != want {
+		t.Fatalf("first layer: %d blocks compressed, want all %d", n, want)
+	}
+	if n := compressed(data); n != 0 {
+		t.Errorf("the same input again: %d blocks compressed, want none", n)
+	}
 	edited := bytes.Clone(data)
 	copy(edited[100:], "another build ID")
-	after := names(edited)
-	var kept int
-	for n := range after {
-		if before[n] {
-			kept++
+	if n := compressed(edited); n != 1 {
+		t.Errorf("after an edit of the first block: %d blocks compressed, want 1", n)
+	}
+	mid := GzipHeadSize + GzipBlockSize + 1000 // early in the third block
+	edited[mid]++
+	if n := compressed(edited); n != 1 {
+		t.Errorf("after an edit early in the third block: %d blocks compressed, want 1", n)
+	}
+	edited[GzipHeadSize+GzipBlockSize-10]++ // in the dictionary of the third
+	if n := compressed(edited); n != 2 {
+		t.Errorf("after an edit at the end of the second block: %d blocks compressed, want 2", n)
+	}
+}
+
+// TestGzipKeptBlockDamage: a kept block whose any byte is changed, or
+// which is cut short, is compressed again, and the output is as without
+// kept blocks.
+func TestGzipKeptBlockDamage(t *testing.T) {
+	data := payload(t)[:GzipHeadSize+GzipBlockSize/2] // two blocks
+	var want bytes.Buffer
+	w, _, _ := compressor(&want, Gzip, "")
+	w.Write(data)
+	w.Close()
+	dir := t.TempDir()
+	write := func() (int64, []byte) {
+		var got bytes.Buffer
+		w, _, err := compressor(&got, Gzip, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return w.(*gzipWriter).compressed.Load(), got.Bytes()
+	}
+	write()
+	kept := filepath.Join(dir, "1")
+	good, err := os.ReadFile(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every field of the header, the dictionary's, the input's and the
+	// output's first and last bytes; then cuts.
+	at := []int{0, len(keptMagic), len(keptMagic) + 1, len(keptMagic) + 5, len(keptMagic) + 9, len(keptMagic) + 13, len(keptMagic) + 17,
+		keptHeaderSize, keptHeaderSize + gzipDictSize - 1, keptHeaderSize + gzipDictSize, len(good) - 1}
+	for _, i := range at {
+		bad := bytes.Clone(good)
+		bad[i] ^= 0x40
+		os.WriteFile(kept, bad, 0o644)
+		if n, got := write(); n != 1 || !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("byte %d of %d changed: %d blocks compressed (want 1), same output: %v", i, len(good), n, bytes.Equal(got, want.Bytes()))
 		}
 	}
-	if want := keptBlocks(len(data)) - 1; kept != want || len(after) != want+1 {
-		t.Errorf("%d of %d blocks kept after an edit of the first block, want %d of %d", kept, len(after), want, want+1)
+	for _, size := range []int{0, keptHeaderSize - 1, keptHeaderSize + 10, len(good) - 1} {
+		os.WriteFile(kept, good[:size], 0o644)
+		if n, got := write(); n != 1 || !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("cut to %d bytes: %d blocks compressed (want 1), same output: %v", size, n, bytes.Equal(got, want.Bytes()))
+		}
+	}
+	// A stray file is removed; so is a block past the end of a shorter
+	// layer.
+	os.WriteFile(filepath.Join(dir, "stray"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "07"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "9"), good, 0o644)
+	write()
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("%d files kept, want the layer's 2 blocks", len(entries))
 	}
 }
 
