@@ -144,14 +144,27 @@ func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting fu
 		return rec, "", false, err
 	}
 	defer os.RemoveAll(tmp) // gone after Commit renames it
-	if rec, err = build(tmp); err != nil {
+	// Old builds are removed while this one is made (removing one of
+	// many megabytes takes milliseconds, which the compiler hides),
+	// keeping one fewer, as this one will join them. They are only
+	// clutter: failing to remove them fails nothing.
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		_ = b.prune(keep-1, filepath.Base(tmp))
+	}()
+	rec, err = build(tmp)
+	<-pruned
+	if err != nil {
 		return rec, "", false, err
 	}
 	if err := b.Commit(tmp, fp, rec); err != nil {
 		return rec, "", false, err
 	}
-	// Old builds are only clutter: failing to remove them fails nothing.
-	_ = b.Prune(keep)
+	if keep < 2 {
+		// The last build, which the prune above kept, goes too.
+		_ = b.Prune(keep)
+	}
 	return rec, b.Path(fp), false, nil
 }
 
@@ -238,6 +251,12 @@ func (b Builds) Last() string {
 // only, never what it points at). Call it only while holding the lock on
 // Dir.
 func (b Builds) Prune(keep int) error {
+	return b.prune(keep, "")
+}
+
+// prune is Prune, but leaves the folder named building (a build under
+// way) alone.
+func (b Builds) prune(keep int, building string) error {
 	dir := filepath.Join(b.Dir, buildsDir)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -258,6 +277,9 @@ func (b Builds) Prune(keep int) error {
 			if err := os.Remove(p); err != nil {
 				return err
 			}
+			continue
+		}
+		if e.Name() == building {
 			continue
 		}
 		if strings.HasPrefix(e.Name(), tmpBuild) {

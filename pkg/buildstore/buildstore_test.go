@@ -1,14 +1,17 @@
 package buildstore
 
 import (
-	"github.com/kiln-build/kiln/internal/testutil"
-	"github.com/kiln-build/kiln/pkg/layout"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kiln-build/kiln/internal/testutil"
+	"github.com/kiln-build/kiln/pkg/layout"
 )
 
 type result struct {
@@ -212,4 +215,41 @@ func TestPrune(t *testing.T) {
 			t.Errorf("after Prune(2) with a dangling last: %q, want the 2 newest %q", got, want)
 		}
 	})
+}
+
+// TestBuildKeepsKeep: Build removes old builds while it makes a new one,
+// leaving the folder it builds in alone, and ends with keep builds, the
+// new one "last"; a failed build leaves the last one in place.
+func TestBuildKeepsKeep(t *testing.T) {
+	for _, keep := range []int{1, 2, 3} {
+		b := Builds{Dir: filepath.Join(t.TempDir(), ".kiln")}
+		for i, fp := range []string{"a", "b", "c", "d"} {
+			commit(t, b, fp, time.Now().Add(-time.Hour+time.Duration(i)*time.Minute))
+		}
+		_, _, _, err := Build(context.Background(), b, "e", keep, nil, func(dir string) (result, error) {
+			testutil.WriteFile(t, filepath.Join(dir, "oci", "oci-layout"), layout.LayoutFile)
+			// Wait for the old builds to go (but the last, and one fewer
+			// than keep), then check this one stayed.
+			for deadline := time.Now().Add(10 * time.Second); len(testutil.Ls(t, filepath.Join(b.Dir, buildsDir))) > max(keep, 2) && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "oci", "oci-layout")); err != nil {
+				t.Errorf("keep %d: the build under way lost its files to the prune: %v", keep, err)
+			}
+			return result{Fingerprint: "e"}, nil
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"b", "c", "d", "e"}[4-keep:]
+		if got := testutil.Ls(t, filepath.Join(b.Dir, buildsDir)); !slices.Equal(got, want) || b.Last() != "e" {
+			t.Errorf("keep %d: builds %q, last %s; want %q, last e", keep, got, b.Last(), want)
+		}
+		_, _, _, err = Build(context.Background(), b, "f", keep, nil, func(dir string) (result, error) {
+			return result{}, errors.New("compile error")
+		}, nil)
+		if err == nil || b.Last() != "e" {
+			t.Errorf("keep %d: a failed build: %v, last %s; want its error, last e", keep, err, b.Last())
+		}
+	}
 }
