@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kiln-build/kiln/pkg/buildstore"
@@ -178,25 +179,8 @@ func lookup(env []string, key string) string {
 
 func readSource(ctx context.Context, root string, env []string) (Source, error) {
 	var s Source
-	if commit, err := git(ctx, root, "rev-parse", "--verify", "-q", "HEAD"); err == nil {
-		s.Commit = commit
-		status, _ := gitRaw(ctx, root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
-		s.Dirty = status != ""
-		if s.Dirty {
-			prefix, _ := git(ctx, root, "rev-parse", "--show-prefix")
-			s.Changed, s.Removed = parseStatus(root, prefix, status)
-		}
-		if ct, err := git(ctx, root, "log", "-1", "--format=%ct", "HEAD"); err == nil {
-			if n, err := strconv.ParseInt(ct, 10, 64); err == nil {
-				s.CommitDate = time.Unix(n, 0).UTC()
-			}
-		}
-		if tags, _ := git(ctx, root, "tag", "--points-at", "HEAD", "--sort=-version:refname"); tags != "" {
-			s.Tag = strings.Fields(tags)[0]
-		}
-		if remote, _ := git(ctx, root, "config", "--get", "remote.origin.url"); remote != "" {
-			s.Remote = cleanRemote(remote)
-		}
+	if mayBeRepository(root) {
+		s = readGit(ctx, root)
 	}
 	switch epoch := lookup(env, "SOURCE_DATE_EPOCH"); {
 	case epoch != "":
@@ -214,6 +198,81 @@ func readSource(ctx context.Context, root string, env []string) (Source, error) 
 		}
 	}
 	return s, nil
+}
+
+// mayBeRepository reports whether git could find a repository for dir:
+// it is told where one is (GIT_DIR), or dir or a directory above it holds
+// .git (a folder, or a file for a worktree or submodule). Where neither
+// is so, git need not run: a process costs milliseconds before the
+// compile can start.
+func mayBeRepository(dir string) bool {
+	if os.Getenv("GIT_DIR") != "" {
+		return true
+	}
+	for {
+		if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
+			return true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return false
+		}
+		dir = parent
+	}
+}
+
+// readGit reads what a build records of the git work tree root is in: the
+// commit, its date and tag, the remote, and the uncommitted changes. The
+// git commands run at once (none takes a lock: GIT_OPTIONAL_LOCKS=0).
+func readGit(ctx context.Context, root string) Source {
+	var (
+		wg                                       sync.WaitGroup
+		commit, status, prefix, ct, tags, remote string
+		commitErr, ctErr                         error
+	)
+	run := func(out *string, errp *error, raw bool, args ...string) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if raw {
+				*out, err = gitRaw(ctx, root, args...)
+			} else {
+				*out, err = git(ctx, root, args...)
+			}
+			if errp != nil {
+				*errp = err
+			}
+		}()
+	}
+	run(&commit, &commitErr, false, "rev-parse", "--verify", "-q", "HEAD")
+	run(&status, nil, true, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
+	run(&prefix, nil, false, "rev-parse", "--show-prefix")
+	run(&ct, &ctErr, false, "log", "-1", "--format=%ct", "HEAD")
+	run(&tags, nil, false, "tag", "--points-at", "HEAD", "--sort=-version:refname")
+	run(&remote, nil, false, "config", "--get", "remote.origin.url")
+	wg.Wait()
+	var s Source
+	if commitErr != nil {
+		return s // not a repository, or no commit yet
+	}
+	s.Commit = commit
+	s.Dirty = status != ""
+	if s.Dirty {
+		s.Changed, s.Removed = parseStatus(root, prefix, status)
+	}
+	if ctErr == nil {
+		if n, err := strconv.ParseInt(ct, 10, 64); err == nil {
+			s.CommitDate = time.Unix(n, 0).UTC()
+		}
+	}
+	if tags != "" {
+		s.Tag = strings.Fields(tags)[0]
+	}
+	if remote != "" {
+		s.Remote = cleanRemote(remote)
+	}
+	return s
 }
 
 // parseStatus reads git status --porcelain=v1 -z of root, whose path from

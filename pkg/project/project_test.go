@@ -2,6 +2,7 @@ package project
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -382,5 +383,38 @@ func TestRelDir(t *testing.T) {
 		if got := p.RelDir(tt.in); got != tt.want {
 			t.Errorf("RelDir(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestGitRunsOnlyInRepository: outside any repository no git process runs
+// (each costs milliseconds before the compile starts); inside one, the
+// facts are read as before (the tests above).
+func TestGitRunsOnlyInRepository(t *testing.T) {
+	isolateGit(t)
+	real, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git is not installed")
+	}
+	dir := t.TempDir()
+	if mayBeRepository(dir) {
+		t.Skip("the temporary folder is inside a git repository here")
+	}
+	bin, calls := t.TempDir(), filepath.Join(t.TempDir(), "calls")
+	write(t, filepath.Join(bin, "git"), fmt.Sprintf("#!/bin/sh\necho \"$*\" >> %q\nexec %q \"$@\"\n", calls, real))
+	if err := os.Chmod(filepath.Join(bin, "git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	write(t, filepath.Join(dir, "go.mod"), "module example.com/app\n")
+	load(t, dir, []string{})
+	if got, err := os.ReadFile(calls); err == nil {
+		t.Errorf("outside a repository, git ran:\n%s", got)
+	}
+	gitRun(t, dir, "init", "-q")
+	if s := load(t, filepath.Join(dir), []string{}).Source; s.Commit != "" {
+		t.Errorf("a repository without commits: commit %q", s.Commit)
+	}
+	if got, err := os.ReadFile(calls); err != nil || !strings.Contains(string(got), "rev-parse --verify -q HEAD") {
+		t.Errorf("in a repository, git ran %q (%v), want its rev-parse among others", got, err)
 	}
 }
