@@ -226,9 +226,9 @@ func mayBeRepository(dir string) bool {
 // git commands run at once (none takes a lock: GIT_OPTIONAL_LOCKS=0).
 func readGit(ctx context.Context, root string) Source {
 	var (
-		wg                                       sync.WaitGroup
-		commit, status, prefix, ct, tags, remote string
-		commitErr, ctErr                         error
+		wg                                 sync.WaitGroup
+		head, status, prefix, tags, remote string
+		headErr                            error
 	)
 	run := func(out *string, errp *error, raw bool, args ...string) {
 		wg.Add(1)
@@ -245,15 +245,15 @@ func readGit(ctx context.Context, root string) Source {
 			}
 		}()
 	}
-	run(&commit, &commitErr, false, "rev-parse", "--verify", "-q", "HEAD")
+	run(&head, &headErr, false, "log", "-1", "--format=%H %ct", "HEAD")
 	run(&status, nil, true, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
 	run(&prefix, nil, false, "rev-parse", "--show-prefix")
-	run(&ct, &ctErr, false, "log", "-1", "--format=%ct", "HEAD")
 	run(&tags, nil, false, "tag", "--points-at", "HEAD", "--sort=-version:refname")
 	run(&remote, nil, false, "config", "--get", "remote.origin.url")
 	wg.Wait()
 	var s Source
-	if commitErr != nil {
+	commit, ct, _ := strings.Cut(head, " ")
+	if headErr != nil || commit == "" {
 		return s // not a repository, or no commit yet
 	}
 	s.Commit = commit
@@ -261,10 +261,8 @@ func readGit(ctx context.Context, root string) Source {
 	if s.Dirty {
 		s.Changed, s.Removed = parseStatus(root, prefix, status)
 	}
-	if ctErr == nil {
-		if n, err := strconv.ParseInt(ct, 10, 64); err == nil {
-			s.CommitDate = time.Unix(n, 0).UTC()
-		}
+	if n, err := strconv.ParseInt(ct, 10, 64); err == nil {
+		s.CommitDate = time.Unix(n, 0).UTC()
 	}
 	if tags != "" {
 		s.Tag = strings.Fields(tags)[0]
