@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
@@ -169,7 +170,7 @@ func uuidOf(s string) string {
 // spdxLicense accepts an SPDX license expression (ids, AND, OR, WITH,
 // parentheses); anything else is NOASSERTION, with the text kept as a
 // comment.
-var spdxLicense = regexp.MustCompile(`^[A-Za-z0-9.+\-() ]+$`)
+var spdxLicense = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9.+\-() ]+$`) })
 
 func spdxID(kind, s string) common.ElementID {
 	h := sha256.Sum256([]byte(kind + "\x00" + s))
@@ -226,7 +227,7 @@ func spdxDocument(img Image) ([]byte, error) {
 			PackageComment:          c.comment,
 		}
 		if c.license != "" {
-			if spdxLicense.MatchString(c.license) && !strings.Contains(c.license, " License") {
+			if spdxLicense().MatchString(c.license) && !strings.Contains(c.license, " License") {
 				p.PackageLicenseDeclared = c.license
 			} else {
 				p.PackageLicenseComments = "declared: " + c.license
@@ -300,7 +301,7 @@ func cyclonedxDocument(img Image) ([]byte, error) {
 			cc.Hashes = &[]cdx.Hash{{Algorithm: cdx.HashAlgoSHA256, Value: c.sha256}}
 		}
 		if c.license != "" {
-			if spdxLicense.MatchString(c.license) && !strings.Contains(c.license, " License") {
+			if spdxLicense().MatchString(c.license) && !strings.Contains(c.license, " License") {
 				cc.Licenses = &cdx.Licenses{{Expression: c.license}}
 			} else {
 				cc.Licenses = &cdx.Licenses{{License: &cdx.License{Name: c.license}}}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -200,8 +201,8 @@ func Parse(name string, data []byte) (*File, error) {
 }
 
 var (
-	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
-	lineMsg      = regexp.MustCompile(`line (\d+): (.*)`)
+	unknownField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`) })
+	lineMsg      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+): (.*)`) })
 )
 
 // yamlError rewrites the YAML library's messages into "file:line: what".
@@ -209,14 +210,14 @@ func yamlError(name string, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := lineMsg.FindStringSubmatch(msg); m != nil {
+		if m := lineMsg().FindStringSubmatch(msg); m != nil {
 			return fmt.Errorf("%s:%s: malformed YAML: %s", name, m[1], m[2])
 		}
 		return fmt.Errorf("%s: malformed YAML: %s", name, msg)
 	}
 	var msgs []string
 	for _, e := range te.Errors {
-		if m := unknownField.FindStringSubmatch(e); m != nil {
+		if m := unknownField().FindStringSubmatch(e); m != nil {
 			where, known := "", knownKeys()
 			switch m[3] {
 			case "config.PythonSettings":
@@ -227,7 +228,7 @@ func yamlError(name string, err error) error {
 			msgs = append(msgs, fmt.Sprintf("%s:%s: unknown key %q%s (known keys: %s)", name, m[1], m[2], where, strings.Join(known, ", ")))
 			continue
 		}
-		if m := lineMsg.FindStringSubmatch(e); m != nil {
+		if m := lineMsg().FindStringSubmatch(e); m != nil {
 			msgs = append(msgs, fmt.Sprintf("%s:%s: %s", name, m[1], m[2]))
 			continue
 		}
@@ -336,7 +337,7 @@ func (f *File) validate() error {
 	return nil
 }
 
-var portRE = regexp.MustCompile(`^(\d{1,5})(/(tcp|udp|sctp))?$`)
+var portRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d{1,5})(/(tcp|udp|sctp))?$`) })
 
 // Kind is what a target is to kiln.
 type Kind string
@@ -357,7 +358,7 @@ func (s Settings) validate(hasBase bool) error {
 		return fmt.Errorf("kind: %q is not a kind; use app (a main package) or function (a package exporting Handle or New), or leave it out to tell from the code", s.Kind)
 	}
 	for _, p := range s.Ports {
-		m := portRE.FindStringSubmatch(p)
+		m := portRE().FindStringSubmatch(p)
 		if m == nil {
 			return fmt.Errorf("ports: %q is not a port; write 8080, \"8080/tcp\" or \"53/udp\"", p)
 		}
@@ -455,7 +456,7 @@ var knownUsers = map[string]string{"root": "0:0", "nonroot": "65532:65532"}
 // DefaultUser is the user images run as unless configured otherwise.
 const DefaultUser = "65532:65532"
 
-var uidRE = regexp.MustCompile(`^\d+(:\d+)?$`)
+var uidRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+(:\d+)?$`) })
 
 // ParseUser turns the user setting into the config's "UID:GID" form. An
 // empty setting gives the default non-root user. On a base image (hasBase)
@@ -467,7 +468,7 @@ func ParseUser(u string, hasBase bool) (string, error) {
 	if v, ok := knownUsers[u]; ok && !hasBase {
 		return v, nil
 	}
-	if uidRE.MatchString(u) || (hasBase && !strings.ContainsAny(u, " \t\n")) {
+	if uidRE().MatchString(u) || (hasBase && !strings.ContainsAny(u, " \t\n")) {
 		return u, nil
 	}
 	return "", fmt.Errorf("user: %q is not known in the image; use nonroot, root or a numeric UID[:GID]", u)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
@@ -86,11 +87,11 @@ type funcYAML struct {
 }
 
 var (
-	funcNameRE    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	funcEnvNameRE = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+	funcNameRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`) })
+	funcEnvNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`) })
 	// A func.yaml value may hold references {{ env:X }}, {{ secret:S[:K] }},
 	// {{ configMap:C[:K] }}, with optional spaces inside the braces.
-	funcRefRE = regexp.MustCompile(`\{\{\s*(env|secret|configMap):([^}]*?)\s*\}\}`)
+	funcRefRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{\{\s*(env|secret|configMap):([^}]*?)\s*\}\}`) })
 )
 
 // LoadFunc reads dir/func.yaml; nil without error when there is none.
@@ -122,7 +123,7 @@ func ParseFunc(file string, data []byte) (*Func, error) {
 	f := &Func{Path: file, Name: y.Name, Runtime: y.Runtime, Invoke: y.Invoke, Base: y.Build.BaseImage, Registry: y.Registry, Image: y.Image}
 	line := func(path ...string) int { return nodeLine(&doc, path...) }
 	f.RuntimeLine = line("runtime")
-	if f.Name != "" && !funcNameRE.MatchString(f.Name) {
+	if f.Name != "" && !funcNameRE().MatchString(f.Name) {
 		return nil, fmt.Errorf("%s:%d: name %q is not a function name: use lowercase letters, digits and '-', starting and ending with a letter or digit", file, line("name"), f.Name)
 	}
 	if f.Invoke != "" && f.Invoke != "http" && f.Invoke != "cloudevent" {
@@ -160,7 +161,7 @@ func ParseFunc(file string, data []byte) (*Func, error) {
 		if l.Value != nil {
 			v = *l.Value
 		}
-		if funcRefRE.MatchString(v) {
+		if funcRefRE().MatchString(v) {
 			f.NotBaked = append(f.NotBaked, fmt.Sprintf("label %s = %s (resolved by func when it deploys)", *l.Key, v))
 			continue
 		}
@@ -190,10 +191,10 @@ func (f *Func) envs(list []funcEnv, line int, field string, build bool) (map[str
 			continue
 		}
 		n := *e.Name
-		if !funcEnvNameRE.MatchString(n) {
+		if !funcEnvNameRE().MatchString(n) {
 			return nil, fmt.Errorf("%s:%d: %s: %q is not a variable name", f.Path, line, field, n)
 		}
-		refs := funcRefRE.FindAllStringSubmatch(v, -1)
+		refs := funcRefRE().FindAllStringSubmatch(v, -1)
 		switch {
 		case len(refs) == 0:
 			v = literal(v)
@@ -229,7 +230,7 @@ func literal(s string) string {
 func templateOfRefs(v string) string {
 	var b strings.Builder
 	for {
-		loc := funcRefRE.FindStringSubmatchIndex(v)
+		loc := funcRefRE().FindStringSubmatchIndex(v)
 		if loc == nil {
 			b.WriteString(literal(v))
 			return b.String()

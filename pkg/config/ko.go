@@ -193,7 +193,7 @@ func koError(name string, err error) error {
 	}
 	var msgs []string
 	for _, e := range te.Errors {
-		if m := unknownField.FindStringSubmatch(e); m != nil {
+		if m := unknownField().FindStringSubmatch(e); m != nil {
 			msgs = append(msgs, fmt.Sprintf("%s:%s: kiln cannot honour %q (it reads defaultBaseImage, baseImageOverrides, defaultPlatforms, defaultEnv, defaultFlags, defaultLdflags and builds[] id, dir, main, env, flags, ldflags; see docs/config.md); remove it, or write a kiln.yaml", name, m[1], m[2]))
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -18,7 +19,7 @@ const MaxNameLength = 255
 
 // pathComponentRE is one component of a repository path, per the OCI
 // distribution spec.
-var pathComponentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+var pathComponentRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`) })
 
 // ValidateName checks an image name (a repository: "hello",
 // "team/hello", "example.com:5000/team/hello") and says what is wrong
@@ -99,7 +100,7 @@ func componentProblems(path string) []string {
 				out = append(out, "it has an empty path component (a leading, trailing or doubled '/')")
 				empty = true
 			}
-		case pathComponentRE.MatchString(c):
+		case pathComponentRE().MatchString(c):
 		case !isAlnum(c[0]) || !isAlnum(c[len(c)-1]):
 			out = append(out, fmt.Sprintf("each path component must start and end with a letter or digit, and %s does not", shorten(c)))
 		default:

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"sync"
 )
 
 // PythonSettings are the python: keys of kiln.yaml.
@@ -19,9 +20,9 @@ type PythonSettings struct {
 }
 
 var (
-	pyVersionRE = regexp.MustCompile(`^3\.\d+(\.\d+)?$`)
-	moduleRE    = regexp.MustCompile(`^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$`)
-	libcRE      = regexp.MustCompile(`^(glibc|musl)([ -]?\d+\.\d+)?$`)
+	pyVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^3\.\d+(\.\d+)?$`) })
+	moduleRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$`) })
+	libcRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(glibc|musl)([ -]?\d+\.\d+)?$`) })
 )
 
 // validateRuntime checks command and python (Settings.validate checks
@@ -31,13 +32,13 @@ func (f *File) validateRuntime() error {
 	if f.Command != nil && len(f.Command) == 0 {
 		return fmt.Errorf("command: is empty; give the program and its arguments, e.g. [python3, -m, myapp]")
 	}
-	if v := f.Python.Version; v != "" && !pyVersionRE.MatchString(v) {
+	if v := f.Python.Version; v != "" && !pyVersionRE().MatchString(v) {
 		return fmt.Errorf("python.version: %q is not a Python version like 3.12", v)
 	}
-	if l := f.Python.Libc; l != "" && !libcRE.MatchString(l) {
+	if l := f.Python.Libc; l != "" && !libcRE().MatchString(l) {
 		return fmt.Errorf("python.libc: %q: write glibc or musl, optionally with a version, e.g. \"glibc 2.36\"", l)
 	}
-	if m := f.Python.Module; m != "" && !moduleRE.MatchString(m) {
+	if m := f.Python.Module; m != "" && !moduleRE().MatchString(m) {
 		return fmt.Errorf("python.module: %q is not a module name like myapp or myapp.server", m)
 	}
 	return nil

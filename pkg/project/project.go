@@ -312,14 +312,14 @@ func gitRaw(ctx context.Context, dir string, args ...string) (string, error) {
 }
 
 // scpLike is git's [user[:password]@]host:path form.
-var scpLike = regexp.MustCompile(`^(?:[^@/]+@)?([\w.-]+):([^/].*)$`)
+var scpLike = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:[^@/]+@)?([\w.-]+):([^/].*)$`) })
 
 // cleanRemote turns a remote into a browsable https URL without
 // credentials, so the source label is the same whichever way the
 // repository was cloned and never leaks a token: the user part, the query
 // (where some CI systems put an access token) and the fragment are dropped.
 func cleanRemote(r string) string {
-	if m := scpLike.FindStringSubmatch(r); m != nil && !strings.Contains(r, "://") {
+	if m := scpLike().FindStringSubmatch(r); m != nil && !strings.Contains(r, "://") {
 		r = "https://" + m[1] + "/" + m[2]
 	}
 	u, err := url.Parse(r)

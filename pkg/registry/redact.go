@@ -5,24 +5,31 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Redacted stands in for the secrets Redact removes.
 const Redacted = "xxxxx"
 
+// The expressions are compiled on first use: compiled when the package
+// was initialised, they cost every kiln command a millisecond.
 var (
 	// userinfoRE finds a user part before a host: after the start, a
 	// space, a quote or a bracket, any schemes ("https://"), then
 	// "user:password@" or "token@". Whether it is one is decided by
 	// isUserinfo, from what follows the @.
-	userinfoRE = regexp.MustCompile("(?:^|[\\s\"'`(\\[<,;=])((?:[A-Za-z][A-Za-z0-9+.-]*://)*)([^\\s/@\"'`<>]+)@")
+	userinfoRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile("(?:^|[\\s\"'`(\\[<,;=])((?:[A-Za-z][A-Za-z0-9+.-]*://)*)([^\\s/@\"'`<>]+)@")
+	})
 	// hostRE is what follows a user part: a host and maybe a port.
-	hostRE = regexp.MustCompile(`^[A-Za-z0-9.-]+(?::[0-9]{1,5})?`)
+	hostRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9.-]+(?::[0-9]{1,5})?`) })
 	// digestRE is what follows the @ of a reference by digest.
-	digestRE = regexp.MustCompile(`^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,}`)
+	digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,}`) })
 	// secretParamRE finds query parameters (and key=value words) that
 	// carry secrets: access_token=, token=, password=, X-Amz-Signature=…
-	secretParamRE = regexp.MustCompile("(?i)(?:^|[?&;\\s\"'`(])[A-Za-z0-9_.-]*(?:token|passw|pwd|secret|key|auth|sig|credential|session)[A-Za-z0-9_.-]*=([^&#\\s\"'`<>)]*)")
+	secretParamRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile("(?i)(?:^|[?&;\\s\"'`(])[A-Za-z0-9_.-]*(?:token|passw|pwd|secret|key|auth|sig|credential|session)[A-Za-z0-9_.-]*=([^&#\\s\"'`<>)]*)")
+	})
 )
 
 // Redact removes credentials from a reference, URL or message that quotes
@@ -40,7 +47,7 @@ func Redact(s string) string {
 func secretSpans(s string) [][2]int {
 	var spans [][2]int
 	if strings.Contains(s, "@") {
-		for _, m := range userinfoRE.FindAllStringSubmatchIndex(s, -1) {
+		for _, m := range userinfoRE().FindAllStringSubmatchIndex(s, -1) {
 			schemes, user, rest := s[m[2]:m[3]], s[m[4]:m[5]], s[m[1]:]
 			if user != Redacted && isUserinfo(schemes != "", strings.Contains(user, ":"), rest) {
 				spans = append(spans, [2]int{m[4], m[5]})
@@ -48,7 +55,7 @@ func secretSpans(s string) [][2]int {
 		}
 	}
 	if strings.Contains(s, "=") {
-		for _, m := range secretParamRE.FindAllStringSubmatchIndex(s, -1) {
+		for _, m := range secretParamRE().FindAllStringSubmatchIndex(s, -1) {
 			if v := s[m[2]:m[3]]; v != "" && v != Redacted {
 				spans = append(spans, [2]int{m[2], m[3]})
 			}
@@ -85,10 +92,10 @@ func isUserinfo(scheme, colon bool, rest string) bool {
 	if scheme {
 		return true
 	}
-	if digestRE.MatchString(rest) {
+	if digestRE().MatchString(rest) {
 		return false
 	}
-	host := hostRE.FindString(rest)
+	host := hostRE().FindString(rest)
 	if host == "" {
 		return false
 	}

@@ -3,10 +3,11 @@ package registry
 import (
 	"fmt"
 	"regexp"
+	"sync"
 )
 
 // tagRE is the tag grammar of the OCI distribution spec.
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+var tagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
 
 // TagError says that a tag cannot name an image in a registry.
 type TagError struct {
@@ -22,7 +23,7 @@ func (e *TagError) Error() string {
 // registry after every blob is.
 func ValidateTags(tags []string) error {
 	for _, t := range tags {
-		if !tagRE.MatchString(t) {
+		if !tagRE().MatchString(t) {
 			return &TagError{Tag: t}
 		}
 	}

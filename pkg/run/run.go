@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -200,7 +201,7 @@ func runContainer(ctx context.Context, opt Options, eng *engine.Engine) error {
 	}
 	ref := locs[0].Ref
 
-	container := "kiln-" + nonName.ReplaceAllString(filepath.Base(img.Name), "-") + "-" + randomHex()
+	container := "kiln-" + nonName().ReplaceAllString(filepath.Base(img.Name), "-") + "-" + randomHex()
 	args := []string{"run", "--rm", "--name", container,
 		"-p", fmt.Sprintf("127.0.0.1:%d:%d", port, ContainerPort),
 		"-e", fmt.Sprintf("PORT=%d", ContainerPort)}
@@ -254,7 +255,7 @@ func stopContainer(eng *engine.Engine, container string, timeout time.Duration, 
 	}
 }
 
-var nonName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+var nonName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-zA-Z0-9_.-]+`) })
 
 func randomHex() string {
 	b := make([]byte, 4)

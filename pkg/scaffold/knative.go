@@ -26,7 +26,7 @@ var Templates = []string{"http", "cloudevents"}
 // funcName turns a directory name into a function name, as func.yaml's
 // name: must be (lower case letters, digits and '-').
 func funcName(dir string) string {
-	n := strings.Trim(nonName.ReplaceAllString(strings.ToLower(filepath.Base(dir)), "-"), "-")
+	n := strings.Trim(nonName().ReplaceAllString(strings.ToLower(filepath.Base(dir)), "-"), "-")
 	if n == "" {
 		return "function"
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/kiln-build/kiln/pkg/atomicfile"
@@ -21,7 +22,7 @@ import (
 //go:embed python
 var pythonFiles embed.FS
 
-var nonName = regexp.MustCompile(`[^a-z0-9]+`)
+var nonName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9]+`) })
 
 // WritePython writes a Python starter of kind (app or function) into dir,
 // creating it, and returns the files written (relative to dir). Its
@@ -37,7 +38,7 @@ func WritePython(dir string, kind config.Kind) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(filepath.Base(abs)), "-"), "-")
+	name := strings.Trim(nonName().ReplaceAllString(strings.ToLower(filepath.Base(abs)), "-"), "-")
 	if name == "" {
 		name = "app"
 	}

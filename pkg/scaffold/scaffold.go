@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -224,22 +225,22 @@ func mergeGitignore(p string, fresh []byte) []byte {
 	return append(old, fresh...)
 }
 
-var notModuleChar = regexp.MustCompile(`[^a-z0-9._-]+`)
+var notModuleChar = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9._-]+`) })
 
 // moduleName derives a module path, which is also the image name, from a
 // directory name: lower case, other characters turned into dashes.
 func moduleName(base, kind string) string {
-	m := strings.Trim(notModuleChar.ReplaceAllString(strings.ToLower(base), "-"), "-._")
+	m := strings.Trim(notModuleChar().ReplaceAllString(strings.ToLower(base), "-"), "-._")
 	if m == "" {
 		return kind
 	}
 	return m
 }
 
-var modulePath = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9._~-]+)*$`)
+var modulePath = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9._~-]+)*$`) })
 
 func checkModule(m string) error {
-	if !modulePath.MatchString(m) || strings.Contains(m, "..") {
+	if !modulePath().MatchString(m) || strings.Contains(m, "..") {
 		return fmt.Errorf("module %q is not a module path: write e.g. example.com/team/hello", m)
 	}
 	return nil
@@ -261,7 +262,7 @@ func packageName(n string) string {
 	return p
 }
 
-var goRelease = regexp.MustCompile(`^go(1\.\d+)`)
+var goRelease = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^go(1\.\d+)`) })
 
 // goVersion is the installed toolchain's language version ("1.26"), so a
 // new project never makes go download a newer toolchain; 1.22 without one.
@@ -270,7 +271,7 @@ func goVersion(ctx context.Context, env []string) string {
 	// Away from any go.mod whose toolchain line would pick another go.
 	cmd.Dir, cmd.Env = os.TempDir(), env
 	out, err := cmd.Output()
-	if m := goRelease.FindStringSubmatch(strings.TrimSpace(string(out))); err == nil && m != nil {
+	if m := goRelease().FindStringSubmatch(strings.TrimSpace(string(out))); err == nil && m != nil {
 		return m[1]
 	}
 	return "1.22"

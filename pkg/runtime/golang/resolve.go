@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/modfile"
 
@@ -41,14 +42,14 @@ type Package struct {
 func (p Package) Name() string {
 	elems := strings.Split(p.ImportPath, "/")
 	for i := len(elems) - 1; i > 0; i-- {
-		if !majorVersion.MatchString(elems[i]) {
+		if !majorVersion().MatchString(elems[i]) {
 			return elems[i]
 		}
 	}
 	return elems[0]
 }
 
-var majorVersion = regexp.MustCompile(`^v[0-9]+$`)
+var majorVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^v[0-9]+$`) })
 
 type listedPackage struct {
 	ImportPath string

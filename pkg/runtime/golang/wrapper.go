@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/kiln-build/kiln/pkg/config"
@@ -24,7 +25,9 @@ import (
 //go:embed wrapper.go.tmpl
 var wrapperText string
 
-var wrapperTemplate = template.Must(template.New("wrapper").Parse(wrapperText))
+var wrapperTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("wrapper").Parse(wrapperText))
+})
 
 // WrapperSource returns the main package kiln generates to serve the
 // function pkg.
@@ -33,7 +36,7 @@ func WrapperSource(pkg Package) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a function", pkg.ImportPath)
 	}
 	var b bytes.Buffer
-	err := wrapperTemplate.Execute(&b, struct {
+	err := wrapperTemplate().Execute(&b, struct {
 		ImportPath string
 		*Function
 		Call string

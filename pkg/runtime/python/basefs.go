@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -22,7 +23,9 @@ import (
 // pythonDir matches where a Python X.Y lives in an image: its library
 // (usr/lib/pythonX.Y, usr/local/lib/pythonX.Y) or its interpreter
 // (usr/bin/pythonX.Y, usr/local/bin/pythonX.Y).
-var pythonDir = regexp.MustCompile(`^(?:usr/|usr/local/)(lib|bin)/python(3\.[0-9]+)(?:/|$)`)
+var pythonDir = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:usr/|usr/local/)(lib|bin)/python(3\.[0-9]+)(?:/|$)`)
+})
 
 // FilesystemVersion learns the Python of an image from its file system,
 // for bases whose config does not say (no PYTHON_VERSION, as Debian's and
@@ -81,12 +84,12 @@ func scanLayer(l v1.Layer, libs, bins map[string]bool) error {
 		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
 		dir, base := path.Split(name)
 		if rest, ok := strings.CutPrefix(base, ".wh."); ok {
-			if m := pythonDir.FindStringSubmatch(dir + rest); m != nil && dir+rest == strings.TrimSuffix(m[0], "/") {
+			if m := pythonDir().FindStringSubmatch(dir + rest); m != nil && dir+rest == strings.TrimSuffix(m[0], "/") {
 				delete(set(m[1], libs, bins), m[2])
 			}
 			continue
 		}
-		if m := pythonDir.FindStringSubmatch(name); m != nil {
+		if m := pythonDir().FindStringSubmatch(name); m != nil {
 			set(m[1], libs, bins)[m[2]] = true
 		}
 	}

@@ -2,6 +2,7 @@ package python
 
 import (
 	"github.com/kiln-build/kiln/pkg/config"
+	"sync"
 
 	"context"
 	"encoding/json"
@@ -173,12 +174,14 @@ func (b *Builder) checkFunction(ctx context.Context, file string) (checkResult, 
 	return res, nil
 }
 
-var entryRE = regexp.MustCompile(`^\s*([A-Za-z_][\w.]*)\s*:\s*([A-Za-z_][\w.]*)\s*(\[.*\])?\s*$`)
+var entryRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\s*([A-Za-z_][\w.]*)\s*:\s*([A-Za-z_][\w.]*)\s*(\[.*\])?\s*$`)
+})
 
 // launcher is the script for a [project.scripts] entry "module:attr", as
 // pip would write it when installing the project.
 func launcher(name, ref string) (string, error) {
-	m := entryRE.FindStringSubmatch(ref)
+	m := entryRE().FindStringSubmatch(ref)
 	if m == nil {
 		return "", fmt.Errorf("[project.scripts] %s = %q is not \"module:function\"", name, ref)
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -85,7 +86,7 @@ func (b *Builder) pipCommandEnv() []string {
 		"PIP_TARGET=", "PIP_PREFIX=", "PYTHONDONTWRITEBYTECODE=1")
 }
 
-var noMatch = regexp.MustCompile(`No matching distribution found for ([^\s;]+)`)
+var noMatch = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`No matching distribution found for ([^\s;]+)`) })
 
 // PipError is a failed install; Package is set when pip found no wheel
 // for a requirement.
@@ -99,7 +100,9 @@ type PipError struct {
 
 // networkFailure matches pip's (urllib3's) words for an index it could
 // not reach.
-var networkFailure = regexp.MustCompile(`Name or service not known|Temporary failure in name resolution|Failed to establish a new connection|NewConnectionError|Connection refused|Network is unreachable|ProxyError|ConnectTimeoutError|Read timed out`)
+var networkFailure = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`Name or service not known|Temporary failure in name resolution|Failed to establish a new connection|NewConnectionError|Connection refused|Network is unreachable|ProxyError|ConnectTimeoutError|Read timed out`)
+})
 
 func (e *PipError) Error() string {
 	if e.Network {
@@ -117,10 +120,10 @@ func (e *PipError) Unwrap() error { return e.Err }
 func pipError(output string, p v1.Platform, version string, l Libc, err error) error {
 	minor, _ := MinorOf(version)
 	e := &PipError{Platform: platform.String(p), Python: minor, Libc: l.String(), Output: tail(strings.TrimSpace(output), 20), Err: err}
-	if m := noMatch.FindStringSubmatch(output); m != nil {
+	if m := noMatch().FindStringSubmatch(output); m != nil {
 		e.Package = m[1]
 	}
-	e.Network = networkFailure.MatchString(output)
+	e.Network = networkFailure().MatchString(output)
 	return e
 }
 

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 )
@@ -87,12 +88,12 @@ func Load(dir string) (*Project, error) {
 	return p, nil
 }
 
-var nonName = regexp.MustCompile(`[^a-z0-9]+`)
+var nonName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9]+`) })
 
 // ImageName is the project name as an image name: lower case, runs of
 // other characters as one "-" (PEP 503 normalisation, as pip does).
 func (p *Project) ImageName() string {
-	n := strings.Trim(nonName.ReplaceAllString(strings.ToLower(p.Name), "-"), "-")
+	n := strings.Trim(nonName().ReplaceAllString(strings.ToLower(p.Name), "-"), "-")
 	if n == "" {
 		return "app"
 	}
@@ -149,6 +150,6 @@ func (p *Project) mainModules() []string {
 	return out
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var identRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
-func isIdentifier(s string) bool { return identRE.MatchString(s) }
+func isIdentifier(s string) bool { return identRE().MatchString(s) }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -27,12 +28,12 @@ var DefaultGlibc = Libc{Major: 2, Minor: 36}
 // DefaultMusl is the musl version assumed of a musl (Alpine) base.
 var DefaultMusl = Libc{Musl: true, Major: 1, Minor: 2}
 
-var libcRE = regexp.MustCompile(`^(glibc|musl)(?:[ -]?(\d+)\.(\d+))?$`)
+var libcRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(glibc|musl)(?:[ -]?(\d+)\.(\d+))?$`) })
 
 // ParseLibc parses the python.libc setting: "glibc", "musl", or either
 // with a version, e.g. "glibc 2.39", "musl 1.2".
 func ParseLibc(s string) (Libc, error) {
-	m := libcRE.FindStringSubmatch(strings.TrimSpace(s))
+	m := libcRE().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return Libc{}, fmt.Errorf("python.libc %q: write glibc or musl, optionally with the version, e.g. \"glibc 2.36\"", s)
 	}
