@@ -319,6 +319,8 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 			res.Base = bi
 		}
 	}
+	linked := b.linkBases(lay, bases)
+	defer func() { <-linked }()
 	// Programs build concurrently, a few at a time (each builds its
 	// platforms concurrently too); they are written in order.
 	imgs := make([]*Image, len(pl.Targets))
@@ -350,6 +352,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	<-linked
 	var descs []v1.Descriptor
 	for i, t := range pl.Targets {
 		img, artifact := imgs[i], artifacts[i]
@@ -381,6 +384,31 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 		return nil, err
 	}
 	return res, nil
+}
+
+// linkBases copies the layers of bases from the base cache into lay, each
+// copy hashed, while the programs compile, rather than after them: write
+// then finds them there. The returned channel is closed when it is done.
+// A failure is left for write to report and mend (a damaged cached layer
+// is fetched again).
+func (b *builder) linkBases(lay layout.Layout, bases map[string]*BaseImage) <-chan struct{} {
+	done := make(chan struct{})
+	if b.plan.Resolver == nil || len(bases) == 0 {
+		close(done)
+		return done
+	}
+	cache, store := b.plan.Resolver.Cache.Blobs(), lay.Blobs()
+	go func() {
+		defer close(done)
+		for _, bi := range bases {
+			for _, l := range bi.Layers {
+				if h, err := v1.NewHash(l); err == nil {
+					_ = store.Link(cache, h)
+				}
+			}
+		}
+	}()
+	return done
 }
 
 // baseKey identifies t's base.
