@@ -35,6 +35,7 @@ var (
 	koBin   = flag.String("ko", "ko", "the ko binary (v0.19.1)")
 	kilnBin = flag.String("kiln", "kiln", "the kiln binary")
 	only    = flag.String("projects", "hello,kiln", "comma-separated projects to time: hello, kiln")
+	scens   = flag.String("scenarios", "", "comma-separated words: only the scenarios whose names contain one (e.g. edit, push, fleet); all if empty")
 	work    = flag.String("work", "", "scratch directory (default: a new temporary one)")
 	repo    = flag.String("repo", ".", "the kiln repository (its examples/hello and cmd/kiln are the projects)")
 )
@@ -159,6 +160,9 @@ func run() error {
 			{name: "fleet: fresh clone elsewhere, empty GOCACHE, push of an image the registry has", fleet: true},
 		}
 		for _, sc := range scenarios {
+			if !chosen(sc.name) {
+				continue
+			}
 			var gs []sample
 			for _, r := range runners {
 				r.samples = nil
@@ -237,6 +241,19 @@ func run() error {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
+}
+
+// chosen reports whether -scenarios asks for the scenario named name.
+func chosen(name string) bool {
+	if *scens == "" {
+		return true
+	}
+	for _, w := range strings.Split(*scens, ",") {
+		if w != "" && strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // bin is the binary of a tool.
