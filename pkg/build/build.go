@@ -319,7 +319,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 			res.Base = bi
 		}
 	}
-	linked := b.linkBases(lay, bases)
+	linked := b.linkBases(ctx, lay, bases)
 	defer func() { <-linked }()
 	// Programs build concurrently, a few at a time (each builds its
 	// platforms concurrently too); they are written in order.
@@ -388,10 +388,10 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 
 // linkBases copies the layers of bases from the base cache into lay, each
 // copy hashed, while the programs compile, rather than after them: write
-// then finds them there. The returned channel is closed when it is done.
-// A failure is left for write to report and mend (a damaged cached layer
-// is fetched again).
-func (b *builder) linkBases(lay layout.Layout, bases map[string]*BaseImage) <-chan struct{} {
+// then finds them there. The returned channel is closed when it is done
+// (or ctx is cancelled, between layers). A failure is left for write to
+// report and mend (a damaged cached layer is fetched again).
+func (b *builder) linkBases(ctx context.Context, lay layout.Layout, bases map[string]*BaseImage) <-chan struct{} {
 	done := make(chan struct{})
 	if b.plan.Resolver == nil || len(bases) == 0 {
 		close(done)
@@ -402,6 +402,9 @@ func (b *builder) linkBases(lay layout.Layout, bases map[string]*BaseImage) <-ch
 		defer close(done)
 		for _, bi := range bases {
 			for _, l := range bi.Layers {
+				if ctx.Err() != nil {
+					return
+				}
 				if h, err := v1.NewHash(l); err == nil {
 					_ = store.Link(cache, h)
 				}
