@@ -161,10 +161,8 @@ func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting fu
 	if err := b.Commit(tmp, fp, rec); err != nil {
 		return rec, "", false, err
 	}
-	if keep < 2 {
-		// The last build, which the prune above kept, goes too.
-		_ = b.Prune(keep)
-	}
+	// What is left over: with keep 1, the build "last" was until now.
+	_ = b.Prune(keep)
 	return rec, b.Path(fp), false, nil
 }
 

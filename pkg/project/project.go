@@ -228,46 +228,38 @@ func readGit(ctx context.Context, root string) Source {
 	var (
 		wg                                 sync.WaitGroup
 		head, status, prefix, tags, remote string
-		headErr                            error
 	)
-	run := func(out *string, errp *error, raw bool, args ...string) {
+	// A command that fails leaves its output empty.
+	run := func(out *string, args ...string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var err error
-			if raw {
-				*out, err = gitRaw(ctx, root, args...)
-			} else {
-				*out, err = git(ctx, root, args...)
-			}
-			if errp != nil {
-				*errp = err
-			}
+			*out, _ = git(ctx, root, args...)
 		}()
 	}
-	run(&head, &headErr, false, "log", "-1", "--format=%H %ct", "HEAD")
-	run(&status, nil, true, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
-	run(&prefix, nil, false, "rev-parse", "--show-prefix")
-	run(&tags, nil, false, "tag", "--points-at", "HEAD", "--sort=-version:refname")
-	run(&remote, nil, false, "config", "--get", "remote.origin.url")
+	run(&head, "log", "-1", "--format=%H %ct", "HEAD")
+	run(&status, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
+	run(&prefix, "rev-parse", "--show-prefix")
+	run(&tags, "tag", "--points-at", "HEAD", "--sort=-version:refname")
+	run(&remote, "config", "--get", "remote.origin.url")
 	wg.Wait()
 	var s Source
-	commit, ct, _ := strings.Cut(head, " ")
-	if headErr != nil || commit == "" {
+	commit, ct, _ := strings.Cut(strings.TrimSpace(head), " ")
+	if commit == "" {
 		return s // not a repository, or no commit yet
 	}
 	s.Commit = commit
 	s.Dirty = status != ""
 	if s.Dirty {
-		s.Changed, s.Removed = parseStatus(root, prefix, status)
+		s.Changed, s.Removed = parseStatus(root, strings.TrimSpace(prefix), status)
 	}
 	if n, err := strconv.ParseInt(ct, 10, 64); err == nil {
 		s.CommitDate = time.Unix(n, 0).UTC()
 	}
-	if tags != "" {
-		s.Tag = strings.Fields(tags)[0]
+	if tags := strings.Fields(tags); len(tags) > 0 {
+		s.Tag = tags[0]
 	}
-	if remote != "" {
+	if remote := strings.TrimSpace(remote); remote != "" {
 		s.Remote = cleanRemote(remote)
 	}
 	return s
@@ -298,13 +290,8 @@ func parseStatus(root, prefix, status string) (changed []string, removed bool) {
 	return changed, removed
 }
 
+// git runs git in dir and returns its output as it is.
 func git(ctx context.Context, dir string, args ...string) (string, error) {
-	out, err := gitRaw(ctx, dir, args...)
-	return strings.TrimSpace(out), err
-}
-
-// gitRaw is git's output as it is.
-func gitRaw(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
 	cmd.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0", "LC_ALL=C")
 	out, err := cmd.Output()

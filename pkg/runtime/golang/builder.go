@@ -124,18 +124,15 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 	b.compiles[key] = c
 	// Watched before go build starts, or the rename could come first.
 	installed, stop := watchInstall(filepath.Dir(c.binary), filepath.Base(c.binary))
-	var readyOnce sync.Once
-	markReady := func() { readyOnce.Do(func() { close(c.ready) }) }
 	go func() {
+		defer close(c.ready)
 		select {
 		case <-installed: // nil without a watch: never
-			markReady()
 		case <-c.done:
 		}
 	}()
 	go func() {
 		defer close(c.done)
-		defer markReady()
 		defer stop()
 		c.err = b.compile(ctx, b.env(p), c.binary, platform.String(p))
 	}()
