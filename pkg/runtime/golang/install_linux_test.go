@@ -69,3 +69,42 @@ func TestWatchInstall(t *testing.T) {
 		t.Fatal("the install was not seen")
 	}
 }
+
+// TestWatchReleased: the inotify instance is released after the rename
+// and after stop, though neither waits for it (closing one waits for the
+// kernel's grace period): no descriptor is left behind.
+func TestWatchReleased(t *testing.T) {
+	fds := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd here")
+		}
+		return len(entries)
+	}
+	before := fds()
+	dir := t.TempDir()
+	for _, rename := range []bool{true, false} {
+		installed, stop := watchInstall(dir, "server")
+		if installed == nil {
+			t.Skip("inotify is not available here")
+		}
+		if rename {
+			tmp := filepath.Join(dir, "server.tmp")
+			if err := os.WriteFile(tmp, []byte("x"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(dir, "server")); err != nil {
+				t.Fatal(err)
+			}
+			<-installed
+		}
+		stop()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fds() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d descriptors open after the watches ended, %d before", fds(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
