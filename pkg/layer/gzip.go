@@ -51,8 +51,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // gzipWriter writes kiln's gzip. Blocks are compressed (or found kept) on
 // up to workers goroutines while the caller fills the next ones, and
-// written out in order by one more; their buffers are pooled, so a layer
-// costs a few blocks of memory whatever its size.
+// written out in order by one more; their buffers are kept for reuse
+// (buffers.go), so a layer costs a few blocks of memory whatever its size.
 //
 // With a keep directory, every block is kept there, by its place in the
 // stream: its input (with its dictionary) and its output. A block whose
@@ -82,20 +82,8 @@ type gzipWriter struct {
 }
 
 type blockResult struct {
-	out *[]byte // the block's compressed bytes, returned to outPool once written
+	out *[]byte // the block's compressed bytes, given back once written
 	err error
-}
-
-// blockPool holds input blocks, outPool their compressed bytes.
-var blockPool, outPool sync.Pool
-
-func getBuf(p *sync.Pool, size int) *[]byte {
-	if b, ok := p.Get().(*[]byte); ok {
-		*b = (*b)[:0]
-		return b
-	}
-	b := make([]byte, 0, size)
-	return &b
 }
 
 // newGzipWriter returns a writer of kiln's gzip to w, compressing on up to
@@ -114,7 +102,7 @@ func newGzipWriter(w io.Writer, keep string, workers int) (*gzipWriter, error) {
 		results: make(chan chan blockResult, queue),
 		done:    make(chan error, 1),
 		sem:     make(chan struct{}, workers),
-		cur:     getBuf(&blockPool, GzipBlockSize),
+		cur:     getBuf(),
 	}
 	go z.writeOut()
 	return z, nil
@@ -132,7 +120,7 @@ func (z *gzipWriter) writeOut() {
 			_, err = z.w.Write(*res.out)
 		}
 		if res.out != nil {
-			outPool.Put(res.out)
+			putBuf(res.out)
 		}
 	}
 	z.done <- err
@@ -178,7 +166,7 @@ func (z *gzipWriter) flushBlock(last bool) {
 	} else {
 		z.tail = nil
 	}
-	z.cur = getBuf(&blockPool, GzipBlockSize)
+	z.cur = getBuf()
 	index := z.blocks
 	z.blocks++
 	r := make(chan blockResult, 1)
@@ -187,7 +175,7 @@ func (z *gzipWriter) flushBlock(last bool) {
 	go func() {
 		defer func() { <-z.sem }()
 		out, err := z.compress(index, block, dict, last)
-		blockPool.Put(in)
+		putBuf(in)
 		r <- blockResult{out, err}
 	}()
 }
@@ -195,7 +183,7 @@ func (z *gzipWriter) flushBlock(last bool) {
 // compress returns the output of the index-th block: kept from an earlier
 // layer, or compressed (and kept).
 func (z *gzipWriter) compress(index int, block, dict []byte, last bool) (*[]byte, error) {
-	out := getBuf(&outPool, GzipBlockSize/2)
+	out := getBuf()
 	kept := ""
 	if z.keep != "" {
 		kept = filepath.Join(z.keep, strconv.Itoa(index))
@@ -276,8 +264,8 @@ func readKept(p string, block, dict []byte, last bool, out *[]byte) bool {
 		int(binary.BigEndian.Uint32(lengths[4:8])) != len(block) || n > 2*GzipBlockSize {
 		return false
 	}
-	in := getBuf(&blockPool, GzipBlockSize)
-	defer blockPool.Put(in)
+	in := getBuf()
+	defer putBuf(in)
 	for _, want := range [][]byte{dict, block} {
 		got := (*in)[:len(want)]
 		if _, err := io.ReadFull(f, got); err != nil || !bytes.Equal(got, want) {

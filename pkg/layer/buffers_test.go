@@ -1,0 +1,114 @@
+package layer
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kiln-build/kiln/pkg/blob"
+)
+
+// TestPreparedBuffers: Prepare fills the free list with distinct empty
+// buffers of the working size, which getBuf hands out; a buffer that grew
+// into another array is not taken back, and the list keeps no more than
+// it holds.
+func TestPreparedBuffers(t *testing.T) {
+	Prepare()
+	Prepare() // once per process: a second call adds nothing
+	if n := len(free); n != preparedBuffers {
+		t.Fatalf("%d buffers ready after Prepare, want %d", n, preparedBuffers)
+	}
+	seen := map[*byte]bool{}
+	var got []*[]byte
+	for range preparedBuffers {
+		b := getBuf()
+		if len(*b) != 0 || cap(*b) != bufSize {
+			t.Fatalf("buffer of length %d and capacity %d, want 0 and %d", len(*b), cap(*b), bufSize)
+		}
+		p := &(*b)[:1][0]
+		if seen[p] {
+			t.Fatal("the same buffer handed out twice")
+		}
+		seen[p] = true
+		got = append(got, b)
+	}
+	if len(free) != 0 {
+		t.Fatalf("%d buffers left after taking them all", len(free))
+	}
+	grown := append(*got[0], make([]byte, bufSize+1)...)
+	putBuf(&grown)
+	if len(free) != 0 {
+		t.Fatal("a grown buffer was taken back")
+	}
+	for _, b := range got {
+		*b = append(*b, "used"...)
+		putBuf(b)
+	}
+	extra := make([]byte, 0, bufSize)
+	putBuf(&extra)
+	if n := len(free); n != preparedBuffers {
+		t.Fatalf("%d buffers kept, want at most %d", n, preparedBuffers)
+	}
+	if b := getBuf(); len(*b) != 0 {
+		t.Fatalf("a reused buffer starts with %d bytes", len(*b))
+	} else {
+		putBuf(b)
+	}
+}
+
+// TestLayerSameWithUsedBuffers: a layer written with buffers that held
+// other layers' bytes (kept blocks and all) is byte for byte the one
+// written with fresh ones.
+func TestLayerSameWithUsedBuffers(t *testing.T) {
+	data := payload(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "program")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(reuse string) []byte {
+		t.Helper()
+		store := blob.Store{Dir: t.TempDir()}
+		tr := NewTree()
+		if err := tr.AddFile("/kiln/bin/program", bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		l, err := Write(context.Background(), store, tr, Options{ModTime: time.Unix(1700000000, 0), Reuse: reuse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.ReadFile(l.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// Fresh buffers, nothing kept.
+	for len(free) > 0 {
+		<-free
+	}
+	want := write("")
+	// Used buffers, filled with another program's blocks first.
+	Prepare()
+	other := bytes.Clone(data)
+	for i := range other {
+		other[i] ^= 0x5a
+	}
+	if err := os.WriteFile(bin, other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(dir, "blocks")
+	write(keep)
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := write(keep); !bytes.Equal(got, want) {
+		t.Fatal("the layer differs when written with used buffers")
+	}
+	if got := write(keep); !bytes.Equal(got, want) {
+		t.Fatal("the layer differs when its blocks are kept")
+	}
+}
