@@ -8,13 +8,13 @@ import "sync"
 const bufSize = GzipBlockSize + 64<<10
 
 // preparedBuffers is how many buffers Prepare readies and the free list
-// keeps: what one layer has in flight at most with two workers (10–11,
-// counted on a binary layer after an edit), and a little more.
-const preparedBuffers = 12
+// keeps: what one layer has in flight at most with two workers (14–16,
+// counted on a binary layer after an edit).
+const preparedBuffers = 16
 
 // free holds buffers between blocks and between layers. Unlike a
 // sync.Pool it is not emptied by the garbage collector, so buffers touched
-// once stay touched; it keeps at most preparedBuffers (13 MiB), and those
+// once stay touched; it keeps at most preparedBuffers (17 MiB), and those
 // beyond are left to the collector.
 var free = make(chan *[]byte, preparedBuffers)
 

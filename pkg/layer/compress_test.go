@@ -36,8 +36,8 @@ func BenchmarkCompression(b *testing.B) {
 		name string
 		new  func(io.Writer) io.WriteCloser
 	}{
-		{"kiln-gzip-level1-parallel", func(w io.Writer) io.WriteCloser { c, _, _ := compressor(w, Gzip, ""); return c }},
-		{"kiln-zstd-default", func(w io.Writer) io.WriteCloser { c, _, _ := compressor(w, Zstd, ""); return c }},
+		{"kiln-gzip-level1-parallel", func(w io.Writer) io.WriteCloser { c, _, _, _ := compressor(w, Gzip, "", nil); return c }},
+		{"kiln-zstd-default", func(w io.Writer) io.WriteCloser { c, _, _, _ := compressor(w, Zstd, "", nil); return c }},
 		{"stdlib-gzip-level1", func(w io.Writer) io.WriteCloser { c, _ := stdgzip.NewWriterLevel(w, stdgzip.BestSpeed); return c }},
 		{"stdlib-gzip-default", func(w io.Writer) io.WriteCloser { return stdgzip.NewWriter(w) }},
 	}
@@ -101,7 +101,7 @@ func TestGzipDeterministicAcrossConcurrency(t *testing.T) {
 	var outs [][]byte
 	for _, workers := range []int{1, 2, 8} {
 		var buf bytes.Buffer
-		w, err := newGzipWriter(&buf, "", workers)
+		w, err := newGzipWriter(&buf, "", workers, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

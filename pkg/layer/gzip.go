@@ -3,6 +3,7 @@ package layer
 import (
 	"bytes"
 	"encoding/binary"
+	"hash"
 	"hash/crc32"
 	"io"
 	"os"
@@ -66,7 +67,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type gzipWriter struct {
 	w       io.Writer
 	keep    string
-	crc     uint32
+	crc     uint32    // of the input, by the summer
+	sum     hash.Hash // of the input too, if asked, by the summer
 	size    uint32
 	blocks  int     // handed to workers so far
 	cur     *[]byte // the block being filled
@@ -76,10 +78,30 @@ type gzipWriter struct {
 
 	results chan chan blockResult // in order
 	done    chan error            // the writer goroutine's end
+	sums    chan *inputBlock      // to the summer, in order
+	summed  chan struct{}         // closed at the summer's end
 	sem     chan struct{}         // bounds the blocks being worked on
 	// compressed counts the blocks compressed rather than found kept.
 	compressed atomic.Int64
 }
+
+// inputBlock is a block's input, shared by the worker that compresses it
+// and the summer that hashes it: the last to finish gives it back.
+type inputBlock struct {
+	buf  *[]byte
+	refs atomic.Int32
+}
+
+func (b *inputBlock) release() {
+	if b.refs.Add(-1) == 0 {
+		putBuf(b.buf)
+	}
+}
+
+// summedBlocks bounds the blocks filled but not yet hashed: the summer
+// hashes at about the speed the caller fills blocks, and each one waiting
+// holds a buffer.
+const summedBlocks = 2
 
 type blockResult struct {
 	out *[]byte // the block's compressed bytes, given back once written
@@ -87,8 +109,12 @@ type blockResult struct {
 }
 
 // newGzipWriter returns a writer of kiln's gzip to w, compressing on up to
-// workers goroutines, keeping blocks in keep unless it is "".
-func newGzipWriter(w io.Writer, keep string, workers int) (*gzipWriter, error) {
+// workers goroutines, keeping blocks in keep unless it is "". The input's
+// CRC (for the trailer) and, unless sum is nil, its hash (a layer's
+// diffID) are computed on a goroutine of their own, the summer, so that
+// the caller only fills blocks: hashing is the largest part of writing a
+// layer whose blocks are kept, and it then runs beside the reading.
+func newGzipWriter(w io.Writer, keep string, workers int, sum hash.Hash) (*gzipWriter, error) {
 	queue := 2 * workers
 	if keep != "" {
 		if err := os.MkdirAll(keep, 0o755); err != nil {
@@ -103,9 +129,25 @@ func newGzipWriter(w io.Writer, keep string, workers int) (*gzipWriter, error) {
 		done:    make(chan error, 1),
 		sem:     make(chan struct{}, workers),
 		cur:     getBuf(),
+		sum:     sum,
+		sums:    make(chan *inputBlock, summedBlocks),
+		summed:  make(chan struct{}),
 	}
 	go z.writeOut()
+	go z.summer()
 	return z, nil
+}
+
+// summer hashes the blocks' input in order.
+func (z *gzipWriter) summer() {
+	defer close(z.summed)
+	for b := range z.sums {
+		z.crc = crc32.Update(z.crc, crc32.IEEETable, *b.buf)
+		if z.sum != nil {
+			z.sum.Write(*b.buf)
+		}
+		b.release()
+	}
 }
 
 // writeOut writes the blocks' outputs in order.
@@ -143,7 +185,6 @@ func (z *gzipWriter) Write(p []byte) (int, error) {
 		}
 	}
 	n := len(p)
-	z.crc = crc32.Update(z.crc, crc32.IEEETable, p)
 	z.size += uint32(n)
 	for len(p) > 0 {
 		cur := *z.cur
@@ -169,13 +210,16 @@ func (z *gzipWriter) flushBlock(last bool) {
 	z.cur = getBuf()
 	index := z.blocks
 	z.blocks++
+	shared := &inputBlock{buf: in}
+	shared.refs.Store(2)
+	z.sums <- shared
 	r := make(chan blockResult, 1)
 	z.results <- r
 	z.sem <- struct{}{}
 	go func() {
 		defer func() { <-z.sem }()
 		out, err := z.compress(index, block, dict, last)
-		putBuf(in)
+		shared.release()
 		r <- blockResult{out, err}
 	}()
 }
@@ -316,7 +360,9 @@ func (z *gzipWriter) Close() error {
 	}
 	z.flushBlock(true)
 	z.ended = true
+	close(z.sums)
 	close(z.results)
+	<-z.summed
 	if err := <-z.done; err != nil {
 		return err
 	}
@@ -349,6 +395,8 @@ func (z *gzipWriter) abort() {
 		return
 	}
 	z.ended = true
+	close(z.sums)
 	close(z.results)
+	<-z.summed
 	<-z.done
 }

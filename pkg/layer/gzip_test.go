@@ -42,7 +42,7 @@ func TestGzipKeptBlocksSameBytes(t *testing.T) {
 	for _, n := range []int{0, 10, gzipDictSize, GzipHeadSize, GzipHeadSize + 1, GzipHeadSize + GzipBlockSize, 2 * GzipBlockSize, len(data)} {
 		in := data[:n]
 		var want bytes.Buffer
-		pw, _, err := compressor(&want, Gzip, "")
+		pw, _, _, err := compressor(&want, Gzip, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestGzipKeptBlocksSameBytes(t *testing.T) {
 		}
 		for pass := range 2 {
 			var got bytes.Buffer
-			bw, _, err := compressor(&got, Gzip, dir)
+			bw, _, _, err := compressor(&got, Gzip, dir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,10 +87,10 @@ func TestGzipKeptBlocksSameBytes(t *testing.T) {
 		os.WriteFile(dir+"/"+e.Name(), []byte("garbage"), 0o644)
 	}
 	var want, got bytes.Buffer
-	pw, _, _ := compressor(&want, Gzip, "")
+	pw, _, _, _ := compressor(&want, Gzip, "", nil)
 	pw.Write(data)
 	pw.Close()
-	bw, _, _ := compressor(&got, Gzip, dir)
+	bw, _, _, _ := compressor(&got, Gzip, dir, nil)
 	bw.Write(data)
 	bw.Close()
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {
@@ -106,7 +106,7 @@ func TestGzipHeadBlockAlone(t *testing.T) {
 	data := payload(t)
 	dir := t.TempDir()
 	compressed := func(in []byte) int64 {
-		w, _, err := compressor(io.Discard, Gzip, dir)
+		w, _, _, err := compressor(io.Discard, Gzip, dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,13 +144,13 @@ func TestGzipHeadBlockAlone(t *testing.T) {
 func TestGzipKeptBlockDamage(t *testing.T) {
 	data := payload(t)[:GzipHeadSize+GzipBlockSize/2] // two blocks
 	var want bytes.Buffer
-	w, _, _ := compressor(&want, Gzip, "")
+	w, _, _, _ := compressor(&want, Gzip, "", nil)
 	w.Write(data)
 	w.Close()
 	dir := t.TempDir()
 	write := func() (int64, []byte) {
 		var got bytes.Buffer
-		w, _, err := compressor(&got, Gzip, dir)
+		w, _, _, err := compressor(&got, Gzip, dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

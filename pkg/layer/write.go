@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	goruntime "runtime"
@@ -62,15 +63,20 @@ type Options struct {
 }
 
 // compressor wraps w in the chosen compression and names its media type;
-// gzip blocks are kept in keep unless it is "".
-func compressor(w io.Writer, c Compression, keep string) (io.WriteCloser, types.MediaType, error) {
+// gzip blocks are kept in keep unless it is "". What is written to in
+// goes through it, and unless diff is nil, into diff too: the gzip writer
+// hashes on a goroutine of its own.
+func compressor(w io.Writer, c Compression, keep string, diff hash.Hash) (io.WriteCloser, io.Writer, types.MediaType, error) {
 	if c == Zstd {
 		// One encoder goroutine: the output then depends only on the input.
 		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
-		return zw, types.OCILayerZStd, err
+		if diff == nil {
+			return zw, zw, types.OCILayerZStd, err
+		}
+		return zw, io.MultiWriter(zw, diff), types.OCILayerZStd, err
 	}
-	gw, err := newGzipWriter(w, keep, max(2, goruntime.NumCPU()))
-	return gw, types.OCILayer, err
+	gw, err := newGzipWriter(w, keep, max(2, goruntime.NumCPU()), diff)
+	return gw, gw, types.OCILayer, err
 }
 
 // Write streams t as a gzip-compressed tar into store and returns the
@@ -81,7 +87,8 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		return nil, err
 	}
 	defer w.Abort()
-	gz, mediaType, err := compressor(w, opt.Compression, opt.Reuse)
+	diff := sha256.New()
+	gz, in, mediaType, err := compressor(w, opt.Compression, opt.Reuse, diff)
 	if err != nil {
 		return nil, err
 	}
@@ -94,8 +101,7 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 			gz.Close()
 		}
 	}()
-	diff := sha256.New()
-	tw := tar.NewWriter(io.MultiWriter(gz, diff))
+	tw := tar.NewWriter(in)
 	mtime := opt.ModTime.UTC().Truncate(time.Second)
 	for _, e := range t.sorted() {
 		if err := ctx.Err(); err != nil {
