@@ -11,19 +11,16 @@ import (
 	"github.com/kiln-build/kiln/pkg/blob"
 )
 
-// TestPreparedBuffers: Prepare fills the free list with distinct empty
-// buffers of the working size, which getBuf hands out; a buffer that grew
-// into another array is not taken back, and the list keeps no more than
-// it holds.
-func TestPreparedBuffers(t *testing.T) {
-	Prepare()
-	Prepare() // once per process: a second call adds nothing
-	if n := len(free); n != preparedBuffers {
-		t.Fatalf("%d buffers ready after Prepare, want %d", n, preparedBuffers)
+// TestFreeBuffers: the free list hands out empty buffers of the working
+// size, distinct while they are out; it does not take back a buffer that
+// grew into another array, nor more than it keeps.
+func TestFreeBuffers(t *testing.T) {
+	for len(free) > 0 {
+		<-free
 	}
 	seen := map[*byte]bool{}
 	var got []*[]byte
-	for range preparedBuffers {
+	for range freeBuffers + 2 {
 		b := getBuf()
 		if len(*b) != 0 || cap(*b) != bufSize {
 			t.Fatalf("buffer of length %d and capacity %d, want 0 and %d", len(*b), cap(*b), bufSize)
@@ -35,9 +32,6 @@ func TestPreparedBuffers(t *testing.T) {
 		seen[p] = true
 		got = append(got, b)
 	}
-	if len(free) != 0 {
-		t.Fatalf("%d buffers left after taking them all", len(free))
-	}
 	grown := append(*got[0], make([]byte, bufSize+1)...)
 	putBuf(&grown)
 	if len(free) != 0 {
@@ -47,16 +41,17 @@ func TestPreparedBuffers(t *testing.T) {
 		*b = append(*b, "used"...)
 		putBuf(b)
 	}
-	extra := make([]byte, 0, bufSize)
-	putBuf(&extra)
-	if n := len(free); n != preparedBuffers {
-		t.Fatalf("%d buffers kept, want at most %d", n, preparedBuffers)
+	if n := len(free); n != freeBuffers {
+		t.Fatalf("%d buffers kept, want %d", n, freeBuffers)
 	}
-	if b := getBuf(); len(*b) != 0 {
+	b := getBuf()
+	if len(*b) != 0 {
 		t.Fatalf("a reused buffer starts with %d bytes", len(*b))
-	} else {
-		putBuf(b)
 	}
+	if !seen[&(*b)[:1][0]] {
+		t.Fatal("a buffer given back was not reused")
+	}
+	putBuf(b)
 }
 
 // TestLayerSameWithUsedBuffers: a layer written with buffers that held
@@ -92,7 +87,6 @@ func TestLayerSameWithUsedBuffers(t *testing.T) {
 	}
 	want := write("")
 	// Used buffers, filled with another program's blocks first.
-	Prepare()
 	other := bytes.Clone(data)
 	for i := range other {
 		other[i] ^= 0x5a

@@ -3,11 +3,13 @@ package layer
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash"
 	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,6 +66,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // third of the layer's time) and exact: no crafted input can pass for
 // another. The directory holds only the blocks of the last layer written
 // into it.
+//
+// No byte is copied that need not be: a kept block's file is mapped, its
+// input compared and its output written where they lie in the page cache,
+// and a large file of the layer (a program's binary) is lent mapped, its
+// whole blocks used where they lie (writeEntry). Fresh memory is dear on
+// a virtual machine, every first touch of a page a fault.
 type gzipWriter struct {
 	w       io.Writer
 	keep    string
@@ -75,6 +83,11 @@ type gzipWriter struct {
 	tail    []byte
 	started bool
 	ended   bool // Close or abort ran
+	// lent is set while Write is given bytes that stay as they are until
+	// Close (a mapped file): whole blocks of them are used where they lie.
+	lent bool
+	// changed is set when a lent file was cut short under its mapping.
+	changed atomic.Bool
 
 	results chan chan blockResult // in order
 	done    chan error            // the writer goroutine's end
@@ -86,17 +99,22 @@ type gzipWriter struct {
 }
 
 // inputBlock is a block's input, shared by the worker that compresses it
-// and the summer that hashes it: the last to finish gives it back.
+// and the summer that hashes it: the last to finish gives its buffer back
+// (a lent block has none).
 type inputBlock struct {
+	data []byte
 	buf  *[]byte
 	refs atomic.Int32
 }
 
 func (b *inputBlock) release() {
-	if b.refs.Add(-1) == 0 {
+	if b.refs.Add(-1) == 0 && b.buf != nil {
 		putBuf(b.buf)
 	}
 }
+
+// errChanged is what a fault in lent bytes becomes.
+var errChanged = errors.New("a file changed while its layer was written (it was cut short); build again")
 
 // summedBlocks bounds the blocks filled but not yet hashed: the summer
 // hashes at about the speed the caller fills blocks, and each one waiting
@@ -104,8 +122,9 @@ func (b *inputBlock) release() {
 const summedBlocks = 2
 
 type blockResult struct {
-	out *[]byte // the block's compressed bytes, given back once written
-	err error
+	out     []byte // the block's compressed bytes
+	release func() // gives out back once it is written
+	err     error
 }
 
 // newGzipWriter returns a writer of kiln's gzip to w, compressing on up to
@@ -142,9 +161,13 @@ func newGzipWriter(w io.Writer, keep string, workers int, sum hash.Hash) (*gzipW
 func (z *gzipWriter) summer() {
 	defer close(z.summed)
 	for b := range z.sums {
-		z.crc = crc32.Update(z.crc, crc32.IEEETable, *b.buf)
-		if z.sum != nil {
-			z.sum.Write(*b.buf)
+		if faulted(func() {
+			z.crc = crc32.Update(z.crc, crc32.IEEETable, b.data)
+			if z.sum != nil {
+				z.sum.Write(b.data)
+			}
+		}) {
+			z.changed.Store(true)
 		}
 		b.release()
 	}
@@ -159,14 +182,46 @@ func (z *gzipWriter) writeOut() {
 			err = res.err
 		}
 		if err == nil {
-			_, err = z.w.Write(*res.out)
+			err = z.writeBlock(res.out)
 		}
-		if res.out != nil {
-			putBuf(res.out)
+		if res.release != nil {
+			res.release()
 		}
 	}
 	z.done <- err
 }
+
+// writeBlock writes a block's output, which may be a kept file's mapped
+// bytes: a file cut short under the mapping since it was checked (by
+// another program: kiln replaces kept files whole) is an error here
+// rather than a crash.
+func (z *gzipWriter) writeBlock(out []byte) (err error) {
+	if faulted(func() { _, err = z.w.Write(out) }) {
+		return errors.New("a kept block was cut short while it was written; build again")
+	}
+	return err
+}
+
+// faulted runs f and reports whether it touched memory that faults (a
+// mapped file cut short under it), recovering from the fault; any other
+// panic goes on.
+func faulted(f func()) (fault bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			fault = true
+		}
+	}()
+	f()
+	return false
+}
+
+// room is how many bytes the block being filled takes before it is full:
+// a whole block when none is under way.
+func (z *gzipWriter) room() int { return z.blockSize() - len(*z.cur) }
 
 // blockSize is the size of the block being filled.
 func (z *gzipWriter) blockSize() int {
@@ -187,6 +242,14 @@ func (z *gzipWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	z.size += uint32(n)
 	for len(p) > 0 {
+		if z.lent && len(*z.cur) == 0 && len(p) >= z.blockSize() {
+			// A whole block of lent bytes: no copy. The blocks are cut
+			// where they would be otherwise, so the bytes are the same.
+			k := z.blockSize()
+			z.handOut(p[:k], nil, false)
+			p = p[k:]
+			continue
+		}
 		cur := *z.cur
 		k := min(len(p), z.blockSize()-len(cur))
 		*z.cur = append(cur, p[:k]...)
@@ -200,17 +263,23 @@ func (z *gzipWriter) Write(p []byte) (int, error) {
 
 // flushBlock hands the current block to a worker.
 func (z *gzipWriter) flushBlock(last bool) {
-	in, dict := z.cur, z.tail
-	block := *in
+	in := z.cur
+	z.cur = getBuf()
+	z.handOut(*in, in, last)
+}
+
+// handOut hands block to the summer and a worker; buf, if not nil, is the
+// buffer that holds it, given back when both are done.
+func (z *gzipWriter) handOut(block []byte, buf *[]byte, last bool) {
+	dict := z.tail
 	if len(block) > gzipDictSize {
 		z.tail = bytes.Clone(block[len(block)-gzipDictSize:])
 	} else {
 		z.tail = nil
 	}
-	z.cur = getBuf()
 	index := z.blocks
 	z.blocks++
-	shared := &inputBlock{buf: in}
+	shared := &inputBlock{data: block, buf: buf}
 	shared.refs.Store(2)
 	z.sums <- shared
 	r := make(chan blockResult, 1)
@@ -218,51 +287,56 @@ func (z *gzipWriter) flushBlock(last bool) {
 	z.sem <- struct{}{}
 	go func() {
 		defer func() { <-z.sem }()
-		out, err := z.compress(index, block, dict, last)
+		var res blockResult
+		if faulted(func() { res = z.compress(index, block, dict, last) }) {
+			z.changed.Store(true)
+			res = blockResult{err: errChanged}
+		}
 		shared.release()
-		r <- blockResult{out, err}
+		r <- res
 	}()
 }
 
 // compress returns the output of the index-th block: kept from an earlier
 // layer, or compressed (and kept).
-func (z *gzipWriter) compress(index int, block, dict []byte, last bool) (*[]byte, error) {
-	out := getBuf()
+func (z *gzipWriter) compress(index int, block, dict []byte, last bool) blockResult {
 	kept := ""
 	if z.keep != "" {
 		kept = filepath.Join(z.keep, strconv.Itoa(index))
-		if readKept(kept, block, dict, last, out) {
-			return out, nil
+		if out, release, ok := readKept(kept, block, dict, last); ok {
+			return blockResult{out: out, release: release}
 		}
 	}
 	z.compressed.Add(1)
+	out := getBuf()
+	release := func() { putBuf(out) }
 	buf := bytes.NewBuffer(*out)
 	fw, _ := flatePool.Get().(*flate.Writer)
 	if fw == nil {
 		var err error
 		if fw, err = flate.NewWriterDict(buf, GzipLevel, dict); err != nil {
-			return nil, err
+			return blockResult{err: err, release: release}
 		}
 	} else {
 		fw.ResetDict(buf, dict)
 	}
 	defer flatePool.Put(fw)
 	if _, err := fw.Write(block); err != nil {
-		return nil, err
+		return blockResult{err: err, release: release}
 	}
 	if err := fw.Flush(); err != nil {
-		return nil, err
+		return blockResult{err: err, release: release}
 	}
 	if last {
 		if err := fw.Close(); err != nil {
-			return nil, err
+			return blockResult{err: err, release: release}
 		}
 	}
 	*out = buf.Bytes()
 	if kept != "" {
 		writeKept(kept, block, dict, last, *out) // a cache: failing to keep it costs the next build a compression
 	}
-	return out, nil
+	return blockResult{out: *out, release: release}
 }
 
 // flatePool keeps compressors, which are large, between blocks.
@@ -288,43 +362,47 @@ func keptHeader(dict, block, out []byte, last bool) []byte {
 	return binary.BigEndian.AppendUint32(h, crc32.Checksum(out, castagnoli))
 }
 
-// readKept reads into out the output kept at p if its input there is
-// block with dict, as the last block or not. It reports false for another
-// input and for a missing or damaged file.
-func readKept(p string, block, dict []byte, last bool, out *[]byte) bool {
-	f, err := os.Open(p)
+// readKept returns the output kept at p if its input there is block with
+// dict, as the last block or not, and a function that gives it back once
+// it is written. It reports false for another input and for a missing or
+// damaged file. The file is mapped, not read: the input is compared and
+// the output written where they lie in the page cache, with no copy and
+// no buffer to fill.
+func readKept(p string, block, dict []byte, last bool) (out []byte, release func(), ok bool) {
+	data, unmap, err := mapFile(p, keptHeaderSize+len(dict)+len(block)+2*GzipBlockSize)
 	if err != nil {
-		return false
+		return nil, nil, false
 	}
-	defer f.Close()
-	var h [keptHeaderSize]byte
-	if _, err := io.ReadFull(f, h[:]); err != nil {
-		return false
+	// A file cut short under the mapping faults: a miss, not a crash.
+	if faulted(func() { out, ok = keptOutput(data, block, dict, last) }) || !ok {
+		unmap()
+		return nil, nil, false
 	}
+	return out, unmap, true
+}
+
+// keptOutput returns the output in the kept block data if its input is
+// block with dict, as the last block or not, and its checksum holds.
+func keptOutput(data, block, dict []byte, last bool) ([]byte, bool) {
+	if len(data) < keptHeaderSize {
+		return nil, false
+	}
+	h, rest := data[:keptHeaderSize], data[keptHeaderSize:]
 	lengths := h[len(keptMagic)+1:]
 	n := int(binary.BigEndian.Uint32(lengths[8:12]))
 	if string(h[:len(keptMagic)]) != keptMagic || (h[len(keptMagic)] == 1) != last ||
 		int(binary.BigEndian.Uint32(lengths[0:4])) != len(dict) ||
-		int(binary.BigEndian.Uint32(lengths[4:8])) != len(block) || n > 2*GzipBlockSize {
-		return false
+		int(binary.BigEndian.Uint32(lengths[4:8])) != len(block) || len(rest) != len(dict)+len(block)+n {
+		return nil, false
 	}
-	in := getBuf()
-	defer putBuf(in)
-	for _, want := range [][]byte{dict, block} {
-		got := (*in)[:len(want)]
-		if _, err := io.ReadFull(f, got); err != nil || !bytes.Equal(got, want) {
-			return false
-		}
+	if !bytes.Equal(rest[:len(dict)], dict) || !bytes.Equal(rest[len(dict):len(dict)+len(block)], block) {
+		return nil, false
 	}
-	if cap(*out) < n {
-		*out = make([]byte, n)
+	out := rest[len(dict)+len(block):]
+	if crc32.Checksum(out, castagnoli) != binary.BigEndian.Uint32(lengths[12:16]) {
+		return nil, false
 	}
-	data := (*out)[:n]
-	if _, err := io.ReadFull(f, data); err != nil || crc32.Checksum(data, castagnoli) != binary.BigEndian.Uint32(lengths[12:16]) {
-		return false
-	}
-	*out = data
-	return true
+	return out, true
 }
 
 // writeKept keeps a block at p: written under a temporary name, then
@@ -365,6 +443,9 @@ func (z *gzipWriter) Close() error {
 	<-z.summed
 	if err := <-z.done; err != nil {
 		return err
+	}
+	if z.changed.Load() {
+		return errChanged
 	}
 	var trailer [8]byte
 	binary.LittleEndian.PutUint32(trailer[:4], z.crc)

@@ -87,11 +87,20 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		return nil, err
 	}
 	defer w.Abort()
+	// Files mapped for the gzip writer are unmapped once it is done
+	// (closed or aborted, below), as its goroutines read them until then.
+	var unmaps []func()
+	defer func() {
+		for _, unmap := range unmaps {
+			unmap()
+		}
+	}()
 	diff := sha256.New()
 	gz, in, mediaType, err := compressor(w, opt.Compression, opt.Reuse, diff)
 	if err != nil {
 		return nil, err
 	}
+	z, _ := gz.(*gzipWriter)
 	// A layer that fails midway leaves no compressor goroutine behind.
 	closed := false
 	defer func() {
@@ -107,7 +116,7 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := writeEntry(ctx, tw, e, mtime, opt.Progress); err != nil {
+		if err := writeEntry(ctx, tw, e, mtime, opt.Progress, z, &unmaps); err != nil {
 			return nil, err
 		}
 	}
@@ -131,7 +140,14 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 	}, nil
 }
 
-func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, progress func(int64)) error {
+// mapAtLeast is the size from which a file is mapped for the gzip writer
+// rather than read: one block and more, which it then neither copies nor
+// buffers (a program's binary, of many megabytes).
+const mapAtLeast = GzipBlockSize
+
+// writeEntry writes e into tw. A large file is lent to the gzip writer z
+// (if not nil) mapped, its unmapping added to unmaps.
+func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, progress func(int64), z *gzipWriter, unmaps *[]func()) error {
 	hdr := &tar.Header{
 		Typeflag: e.Type,
 		Name:     strings.TrimPrefix(e.Name, "/"),
@@ -163,6 +179,31 @@ func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, 
 		return fmt.Errorf("cannot read %s: %w", e.Source, unwrapPathError(err))
 	}
 	defer f.Close()
+	if z != nil && e.Size >= mapAtLeast {
+		if fi, err := f.Stat(); err == nil && fi.Size() != e.Size {
+			return fmt.Errorf("%s changed while it was being read (%d bytes, expected %d); build again", e.Source, fi.Size(), e.Size)
+		}
+		if data, unmap, err := mapOpen(f, e.Size); err == nil {
+			*unmaps = append(*unmaps, unmap)
+			// A block at a time, so that a cancelled build stops soon.
+			z.lent = true
+			defer func() { z.lent = false }()
+			for len(data) > 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				k := min(z.room(), len(data))
+				if _, err := tw.Write(data[:k]); err != nil {
+					return fmt.Errorf("writing %s: %w", e.Source, err)
+				}
+				data = data[k:]
+				if progress != nil {
+					progress(int64(k))
+				}
+			}
+			return nil
+		}
+	}
 	n, err := io.Copy(tw, &contextReader{ctx: ctx, r: io.LimitReader(f, e.Size), progress: progress})
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", e.Source, unwrapPathError(err))

@@ -124,9 +124,6 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 	b.compiles[key] = c
 	// Watched before go build starts, or the rename could come first.
 	installed, stop := watchInstall(filepath.Dir(c.binary), filepath.Base(c.binary))
-	// The binary's layer is written the moment the binary is complete;
-	// its buffers are readied now, while the compiler works.
-	go layer.Prepare()
 	go func() {
 		defer close(c.ready)
 		select {
