@@ -69,7 +69,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //
 // No byte is copied that need not be: a kept block's file is mapped, its
 // input compared and its output written where they lie in the page cache,
-// and a large file of the layer (a program's binary) is lent mapped, its
+// and a large private file (a program kiln compiled) is lent mapped, its
 // whole blocks used where they lie (writeEntry). Fresh memory is dear on
 // a virtual machine, every first touch of a page a fault.
 type gzipWriter struct {

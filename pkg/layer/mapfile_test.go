@@ -86,7 +86,7 @@ func TestLentFileSameBytes(t *testing.T) {
 		}
 		inMemory, onDisk := NewTree(), NewTree()
 		inMemory.AddBytes("/kiln/bin/program", data[:size], 0o755)
-		if err := onDisk.AddFile("/kiln/bin/program", bin, 0o755); err != nil {
+		if err := onDisk.AddPrivateFile("/kiln/bin/program", bin, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		want := write(inMemory, "")

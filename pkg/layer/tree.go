@@ -27,6 +27,10 @@ type Entry struct {
 	Source   string // host file with the content of a regular file, or
 	Data     []byte // the content itself
 	Size     int64  // content size
+	// Private marks a Source that only kiln writes (a binary it compiled
+	// into its work folder), which is thus known not to change while the
+	// layer is written: a large one is then mapped rather than read.
+	Private bool
 }
 
 // Tree is the content of a layer. Parent directories of added entries are
@@ -62,6 +66,20 @@ func (t *Tree) AddFile(name, source string, mode int64) error {
 		return fmt.Errorf("%s is not a regular file", source)
 	}
 	t.add(&Entry{Name: name, Type: tar.TypeReg, Mode: mode, Source: source, Size: fi.Size()})
+	return nil
+}
+
+// AddPrivateFile adds a regular file as AddFile does, for a file only
+// kiln writes and nothing changes while the layer is written (a program
+// kiln compiled into its work folder): a large one is mapped and its
+// bytes used where they lie, rather than read and copied. A project's
+// files are added with AddFile: one saved in place during the build must
+// not end up in the layer half old, half new.
+func (t *Tree) AddPrivateFile(name, source string, mode int64) error {
+	if err := t.AddFile(name, source, mode); err != nil {
+		return err
+	}
+	t.entries[name].Private = true
 	return nil
 }
 

@@ -140,13 +140,14 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 	}, nil
 }
 
-// mapAtLeast is the size from which a file is mapped for the gzip writer
-// rather than read: one block and more, which it then neither copies nor
-// buffers (a program's binary, of many megabytes).
+// mapAtLeast is the size from which a private file is mapped for the gzip
+// writer rather than read: one block and more, which it then neither
+// copies nor buffers (a program's binary, of many megabytes).
 const mapAtLeast = GzipBlockSize
 
-// writeEntry writes e into tw. A large file is lent to the gzip writer z
-// (if not nil) mapped, its unmapping added to unmaps.
+// writeEntry writes e into tw. A large private file (Entry.Private) is
+// lent to the gzip writer z (if not nil) mapped, its unmapping added to
+// unmaps.
 func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, progress func(int64), z *gzipWriter, unmaps *[]func()) error {
 	hdr := &tar.Header{
 		Typeflag: e.Type,
@@ -179,7 +180,7 @@ func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, 
 		return fmt.Errorf("cannot read %s: %w", e.Source, unwrapPathError(err))
 	}
 	defer f.Close()
-	if z != nil && e.Size >= mapAtLeast {
+	if z != nil && e.Private && e.Size >= mapAtLeast {
 		if fi, err := f.Stat(); err == nil && fi.Size() != e.Size {
 			return fmt.Errorf("%s changed while it was being read (%d bytes, expected %d); build again", e.Source, fi.Size(), e.Size)
 		}

@@ -271,7 +271,7 @@ func (b *Builder) contribution(ctx context.Context, store blob.Store, p v1.Platf
 
 	bin := path.Join(BinDir, b.Name())
 	t := layer.NewTree()
-	if err := t.AddFile(bin, out, 0o755); err != nil {
+	if err := t.AddPrivateFile(bin, out, 0o755); err != nil {
 		return nil, err
 	}
 	if b.opt.BlockDir != "" {
