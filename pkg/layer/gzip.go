@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -83,9 +84,10 @@ type gzipWriter struct {
 	tail    []byte
 	started bool
 	ended   bool // Close or abort ran
-	// lent is set while Write is given bytes that stay as they are until
-	// Close (a mapped file): whole blocks of them are used where they lie.
-	lent bool
+	// lent is set while Write is given bytes from it, which stay as they
+	// are until Close (a mapped file): whole blocks of them are used where
+	// they lie.
+	lent []byte
 	// changed is set when a lent file was cut short under its mapping.
 	changed atomic.Bool
 
@@ -116,11 +118,6 @@ func (b *inputBlock) release() {
 // errChanged is what a fault in lent bytes becomes.
 var errChanged = errors.New("a file changed while its layer was written (it was cut short); build again")
 
-// summedBlocks bounds the blocks filled but not yet hashed: the summer
-// hashes at about the speed the caller fills blocks, and each one waiting
-// holds a buffer.
-const summedBlocks = 2
-
 type blockResult struct {
 	out     []byte // the block's compressed bytes
 	release func() // gives out back once it is written
@@ -149,7 +146,7 @@ func newGzipWriter(w io.Writer, keep string, workers int, sum hash.Hash) (*gzipW
 		sem:     make(chan struct{}, workers),
 		cur:     getBuf(),
 		sum:     sum,
-		sums:    make(chan *inputBlock, summedBlocks),
+		sums:    make(chan *inputBlock, queue),
 		summed:  make(chan struct{}),
 	}
 	go z.writeOut()
@@ -219,6 +216,17 @@ func faulted(f func()) (fault bool) {
 	return false
 }
 
+// within reports whether p lies in lent: the tar writer passes file
+// content through as it was given, and a copy of it, made by a writer in
+// between, would not stay as it is.
+func within(p, lent []byte) bool {
+	if len(p) == 0 || len(lent) == 0 {
+		return false
+	}
+	base, at := uintptr(unsafe.Pointer(unsafe.SliceData(lent))), uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	return at >= base && at-base+uintptr(len(p)) <= uintptr(len(lent))
+}
+
 // room is how many bytes the block being filled takes before it is full:
 // a whole block when none is under way.
 func (z *gzipWriter) room() int { return z.blockSize() - len(*z.cur) }
@@ -242,7 +250,7 @@ func (z *gzipWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	z.size += uint32(n)
 	for len(p) > 0 {
-		if z.lent && len(*z.cur) == 0 && len(p) >= z.blockSize() {
+		if len(*z.cur) == 0 && len(p) >= z.blockSize() && within(p, z.lent) {
 			// A whole block of lent bytes: no copy. The blocks are cut
 			// where they would be otherwise, so the bytes are the same.
 			k := z.blockSize()

@@ -187,8 +187,8 @@ func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, 
 		if data, unmap, err := mapOpen(f, e.Size); err == nil {
 			*unmaps = append(*unmaps, unmap)
 			// A block at a time, so that a cancelled build stops soon.
-			z.lent = true
-			defer func() { z.lent = false }()
+			z.lent = data
+			defer func() { z.lent = nil }()
 			for len(data) > 0 {
 				if err := ctx.Err(); err != nil {
 					return err
