@@ -66,20 +66,11 @@ func TestLayerSameWithUsedBuffers(t *testing.T) {
 	}
 	write := func(reuse string) []byte {
 		t.Helper()
-		store := blob.Store{Dir: t.TempDir()}
 		tr := NewTree()
 		if err := tr.AddFile("/kiln/bin/program", bin, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		l, err := Write(context.Background(), store, tr, Options{ModTime: time.Unix(1700000000, 0), Reuse: reuse})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := os.ReadFile(l.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return layerBytes(t, tr, reuse)
 	}
 	// Fresh buffers, nothing kept.
 	for len(free) > 0 {
@@ -105,4 +96,19 @@ func TestLayerSameWithUsedBuffers(t *testing.T) {
 	if got := write(keep); !bytes.Equal(got, want) {
 		t.Fatal("the layer differs when its blocks are kept")
 	}
+}
+
+// layerBytes writes tr as a gzip layer, keeping blocks in reuse unless it
+// is "", and returns the layer's bytes.
+func layerBytes(t *testing.T, tr *Tree, reuse string) []byte {
+	t.Helper()
+	l, err := Write(context.Background(), blob.Store{Dir: t.TempDir()}, tr, Options{ModTime: time.Unix(1700000000, 0), Reuse: reuse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.ReadFile(l.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -4,14 +4,10 @@ package layer
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/kiln-build/kiln/pkg/blob"
 )
 
 // TestMappedFileCutShort: a kept block mapped and then cut short in place
@@ -72,27 +68,15 @@ func TestLentFileSameBytes(t *testing.T) {
 		if err := os.WriteFile(bin, data[:size], 0o755); err != nil {
 			t.Fatal(err)
 		}
-		write := func(tr *Tree, reuse string) []byte {
-			t.Helper()
-			l, err := Write(context.Background(), blob.Store{Dir: t.TempDir()}, tr, Options{ModTime: time.Unix(1700000000, 0), Reuse: reuse})
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := os.ReadFile(l.Path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return out
-		}
 		inMemory, onDisk := NewTree(), NewTree()
 		inMemory.AddBytes("/kiln/bin/program", data[:size], 0o755)
 		if err := onDisk.AddPrivateFile("/kiln/bin/program", bin, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		want := write(inMemory, "")
+		want := layerBytes(t, inMemory, "")
 		keep := filepath.Join(dir, fmt.Sprintf("blocks-%d", size))
 		for i, reuse := range []string{"", keep, keep} {
-			if got := write(onDisk, reuse); !bytes.Equal(got, want) {
+			if got := layerBytes(t, onDisk, reuse); !bytes.Equal(got, want) {
 				t.Fatalf("size %d, write %d: the layer of the mapped file differs from the one of the same bytes in memory", size, i)
 			}
 		}
