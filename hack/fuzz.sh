@@ -17,6 +17,8 @@
 #                                            kiln login use them)
 #   FuzzResolveCached  ./pkg/base            manifests, indexes and configs of a
 #                                            base (Resolve, from the cache only)
+#   FuzzKeptOutput     ./pkg/layer           kept gzip blocks in .kiln/blocks
+#                                            (keptOutput)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +32,7 @@ targets=(
 	"FuzzLoad ./pkg/runtime/python"
 	"FuzzDockerConfig ./pkg/registry"
 	"FuzzResolveCached ./pkg/base"
+	"FuzzKeptOutput ./pkg/layer"
 )
 
 out=$(mktemp)

@@ -5,10 +5,13 @@ import (
 	stdgzip "compress/gzip"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -242,4 +245,39 @@ func BenchmarkBinaryLayerAfterEdit(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzKeptOutput: a kept block is read from .kiln, which kiln does not
+// trust: whatever its bytes, keptOutput does not panic, and it takes an
+// output only from a file that holds exactly the block's input and
+// dictionary, the last-block flag asked for, and an output with its
+// CRC-32C. A file written by keptHeader for that block is always taken.
+func FuzzKeptOutput(f *testing.F) {
+	block, dict, out := []byte("the block's input"), []byte("dictionary"), []byte("compressed")
+	valid := slices.Concat(keptHeader(dict, block, out, false), dict, block, out)
+	f.Add(valid, false)
+	f.Add(valid, true)
+	f.Add(valid[:len(valid)-1], false)
+	f.Add(valid[:keptHeaderSize], false)
+	f.Add([]byte{}, false)
+	f.Fuzz(func(t *testing.T, data []byte, last bool) {
+		got, ok := keptOutput(data, block, dict, last)
+		if !ok {
+			if bytes.Equal(data, valid) && !last {
+				t.Fatal("a kept block written for this input was refused")
+			}
+			return
+		}
+		head := keptHeaderSize + len(dict) + len(block)
+		if len(data) < head || !bytes.Equal(data[keptHeaderSize:keptHeaderSize+len(dict)], dict) ||
+			!bytes.Equal(data[keptHeaderSize+len(dict):head], block) || !bytes.Equal(got, data[head:]) {
+			t.Fatalf("took an output from a file that does not hold this block: %q", data)
+		}
+		if (data[len(keptMagic)] == 1) != last {
+			t.Fatal("took a block kept with the other last-block flag")
+		}
+		if crc32.Checksum(got, castagnoli) != binary.BigEndian.Uint32(data[keptHeaderSize-4:keptHeaderSize]) {
+			t.Fatal("took an output whose checksum does not hold")
+		}
+	})
 }
