@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
@@ -19,6 +18,7 @@ import (
 	"github.com/spdx/tools-golang/spdx"
 	"github.com/spdx/tools-golang/spdx/v2/common"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/runtime"
 )
 
@@ -170,7 +170,7 @@ func uuidOf(s string) string {
 // spdxLicense accepts an SPDX license expression (ids, AND, OR, WITH,
 // parentheses); anything else is NOASSERTION, with the text kept as a
 // comment.
-var spdxLicense = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9.+\-() ]+$`) })
+var spdxLicense = lazy.Regexp(`^[A-Za-z0-9.+\-() ]+$`)
 
 func spdxID(kind, s string) common.ElementID {
 	h := sha256.Sum256([]byte(kind + "\x00" + s))

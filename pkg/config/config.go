@@ -11,14 +11,13 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/naming"
 )
 
@@ -201,8 +200,8 @@ func Parse(name string, data []byte) (*File, error) {
 }
 
 var (
-	unknownField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`) })
-	lineMsg      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+): (.*)`) })
+	unknownField = lazy.Regexp(`line (\d+): field (\S+) not found in type (\S+)`)
+	lineMsg      = lazy.Regexp(`line (\d+): (.*)`)
 )
 
 // yamlError rewrites the YAML library's messages into "file:line: what".
@@ -337,7 +336,7 @@ func (f *File) validate() error {
 	return nil
 }
 
-var portRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d{1,5})(/(tcp|udp|sctp))?$`) })
+var portRE = lazy.Regexp(`^(\d{1,5})(/(tcp|udp|sctp))?$`)
 
 // Kind is what a target is to kiln.
 type Kind string
@@ -456,7 +455,7 @@ var knownUsers = map[string]string{"root": "0:0", "nonroot": "65532:65532"}
 // DefaultUser is the user images run as unless configured otherwise.
 const DefaultUser = "65532:65532"
 
-var uidRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+(:\d+)?$`) })
+var uidRE = lazy.Regexp(`^\d+(:\d+)?$`)
 
 // ParseUser turns the user setting into the config's "UID:GID" form. An
 // empty setting gives the default non-root user. On a base image (hasBase)

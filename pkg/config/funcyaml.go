@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kiln-build/kiln/internal/lazy"
 )
 
 // FuncFileName is the project file of Knative Functions (func create).
@@ -87,11 +87,11 @@ type funcYAML struct {
 }
 
 var (
-	funcNameRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`) })
-	funcEnvNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`) })
+	funcNameRE    = lazy.Regexp(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	funcEnvNameRE = lazy.Regexp(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
 	// A func.yaml value may hold references {{ env:X }}, {{ secret:S[:K] }},
 	// {{ configMap:C[:K] }}, with optional spaces inside the braces.
-	funcRefRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{\{\s*(env|secret|configMap):([^}]*?)\s*\}\}`) })
+	funcRefRE = lazy.Regexp(`\{\{\s*(env|secret|configMap):([^}]*?)\s*\}\}`)
 )
 
 // LoadFunc reads dir/func.yaml; nil without error when there is none.

@@ -3,13 +3,13 @@ package config
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/kiln-build/kiln/internal/lazy"
 )
 
 // MaxNameLength is the longest repository path (the name without its
@@ -19,7 +19,7 @@ const MaxNameLength = 255
 
 // pathComponentRE is one component of a repository path, per the OCI
 // distribution spec.
-var pathComponentRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`) })
+var pathComponentRE = lazy.Regexp(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
 
 // ValidateName checks an image name (a repository: "hello",
 // "team/hello", "example.com:5000/team/hello") and says what is wrong

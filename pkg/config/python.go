@@ -2,8 +2,8 @@ package config
 
 import (
 	"fmt"
-	"regexp"
-	"sync"
+
+	"github.com/kiln-build/kiln/internal/lazy"
 )
 
 // PythonSettings are the python: keys of kiln.yaml.
@@ -20,9 +20,9 @@ type PythonSettings struct {
 }
 
 var (
-	pyVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^3\.\d+(\.\d+)?$`) })
-	moduleRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$`) })
-	libcRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(glibc|musl)([ -]?\d+\.\d+)?$`) })
+	pyVersionRE = lazy.Regexp(`^3\.\d+(\.\d+)?$`)
+	moduleRE    = lazy.Regexp(`^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$`)
+	libcRE      = lazy.Regexp(`^(glibc|musl)([ -]?\d+\.\d+)?$`)
 )
 
 // validateRuntime checks command and python (Settings.validate checks

@@ -10,12 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/hashcache"
@@ -299,7 +299,7 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 }
 
 // scpLike is git's [user[:password]@]host:path form.
-var scpLike = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:[^@/]+@)?([\w.-]+):([^/].*)$`) })
+var scpLike = lazy.Regexp(`^(?:[^@/]+@)?([\w.-]+):([^/].*)$`)
 
 // cleanRemote turns a remote into a browsable https URL without
 // credentials, so the source label is the same whichever way the

@@ -2,10 +2,10 @@ package registry
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
+
+	"github.com/kiln-build/kiln/internal/lazy"
 )
 
 // Redacted stands in for the secrets Redact removes.
@@ -18,18 +18,14 @@ var (
 	// space, a quote or a bracket, any schemes ("https://"), then
 	// "user:password@" or "token@". Whether it is one is decided by
 	// isUserinfo, from what follows the @.
-	userinfoRE = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile("(?:^|[\\s\"'`(\\[<,;=])((?:[A-Za-z][A-Za-z0-9+.-]*://)*)([^\\s/@\"'`<>]+)@")
-	})
+	userinfoRE = lazy.Regexp("(?:^|[\\s\"'`(\\[<,;=])((?:[A-Za-z][A-Za-z0-9+.-]*://)*)([^\\s/@\"'`<>]+)@")
 	// hostRE is what follows a user part: a host and maybe a port.
-	hostRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9.-]+(?::[0-9]{1,5})?`) })
+	hostRE = lazy.Regexp(`^[A-Za-z0-9.-]+(?::[0-9]{1,5})?`)
 	// digestRE is what follows the @ of a reference by digest.
-	digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,}`) })
+	digestRE = lazy.Regexp(`^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,}`)
 	// secretParamRE finds query parameters (and key=value words) that
 	// carry secrets: access_token=, token=, password=, X-Amz-Signature=…
-	secretParamRE = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile("(?i)(?:^|[?&;\\s\"'`(])[A-Za-z0-9_.-]*(?:token|passw|pwd|secret|key|auth|sig|credential|session)[A-Za-z0-9_.-]*=([^&#\\s\"'`<>)]*)")
-	})
+	secretParamRE = lazy.Regexp("(?i)(?:^|[?&;\\s\"'`(])[A-Za-z0-9_.-]*(?:token|passw|pwd|secret|key|auth|sig|credential|session)[A-Za-z0-9_.-]*=([^&#\\s\"'`<>)]*)")
 )
 
 // Redact removes credentials from a reference, URL or message that quotes

@@ -2,12 +2,12 @@ package registry
 
 import (
 	"fmt"
-	"regexp"
-	"sync"
+
+	"github.com/kiln-build/kiln/internal/lazy"
 )
 
 // tagRE is the tag grammar of the OCI distribution spec.
-var tagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
+var tagRE = lazy.Regexp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // TagError says that a tag cannot name an image in a registry.
 type TagError struct {

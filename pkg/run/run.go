@@ -17,15 +17,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/engine"
 	"github.com/kiln-build/kiln/pkg/plan"
@@ -255,7 +254,7 @@ func stopContainer(eng *engine.Engine, container string, timeout time.Duration, 
 	}
 }
 
-var nonName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-zA-Z0-9_.-]+`) })
+var nonName = lazy.Regexp(`[^a-zA-Z0-9_.-]+`)
 
 func randomHex() string {
 	b := make([]byte, 4)

@@ -11,18 +11,17 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"text/template"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 //go:embed python
 var pythonFiles embed.FS
 
-var nonName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9]+`) })
+var nonName = lazy.Regexp(`[^a-z0-9]+`)
 
 // WritePython writes a Python starter of kind (app or function) into dir,
 // creating it, and returns the files written (relative to dir). Its

@@ -18,14 +18,13 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"text/template"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/atomicfile"
 	"github.com/kiln-build/kiln/pkg/runtime/golang"
 )
@@ -225,7 +224,7 @@ func mergeGitignore(p string, fresh []byte) []byte {
 	return append(old, fresh...)
 }
 
-var notModuleChar = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9._-]+`) })
+var notModuleChar = lazy.Regexp(`[^a-z0-9._-]+`)
 
 // moduleName derives a module path, which is also the image name, from a
 // directory name: lower case, other characters turned into dashes.
@@ -237,7 +236,7 @@ func moduleName(base, kind string) string {
 	return m
 }
 
-var modulePath = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9._~-]+)*$`) })
+var modulePath = lazy.Regexp(`^[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9._~-]+)*$`)
 
 func checkModule(m string) error {
 	if !modulePath().MatchString(m) || strings.Contains(m, "..") {
@@ -262,7 +261,7 @@ func packageName(n string) string {
 	return p
 }
 
-var goRelease = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^go(1\.\d+)`) })
+var goRelease = lazy.Regexp(`^go(1\.\d+)`)
 
 // goVersion is the installed toolchain's language version ("1.26"), so a
 // new project never makes go download a newer toolchain; 1.22 without one.

@@ -16,12 +16,11 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 
 	"golang.org/x/mod/modfile"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/runtime"
 )
@@ -49,7 +48,7 @@ func (p Package) Name() string {
 	return elems[0]
 }
 
-var majorVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^v[0-9]+$`) })
+var majorVersion = lazy.Regexp(`^v[0-9]+$`)
 
 type listedPackage struct {
 	ImportPath string

@@ -10,22 +10,19 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/atomicfile"
 )
 
 // pythonDir matches where a Python X.Y lives in an image: its library
 // (usr/lib/pythonX.Y, usr/local/lib/pythonX.Y) or its interpreter
 // (usr/bin/pythonX.Y, usr/local/bin/pythonX.Y).
-var pythonDir = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^(?:usr/|usr/local/)(lib|bin)/python(3\.[0-9]+)(?:/|$)`)
-})
+var pythonDir = lazy.Regexp(`^(?:usr/|usr/local/)(lib|bin)/python(3\.[0-9]+)(?:/|$)`)
 
 // FilesystemVersion learns the Python of an image from its file system,
 // for bases whose config does not say (no PYTHON_VERSION, as Debian's and

@@ -1,17 +1,16 @@
 package python
 
 import (
-	"github.com/kiln-build/kiln/pkg/config"
-	"sync"
-
 	"context"
 	"encoding/json"
 	"fmt"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/kiln-build/kiln/internal/lazy"
+	"github.com/kiln-build/kiln/pkg/config"
 )
 
 // resolveKind decides whether the project is an app or a function and
@@ -174,9 +173,7 @@ func (b *Builder) checkFunction(ctx context.Context, file string) (checkResult, 
 	return res, nil
 }
 
-var entryRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^\s*([A-Za-z_][\w.]*)\s*:\s*([A-Za-z_][\w.]*)\s*(\[.*\])?\s*$`)
-})
+var entryRE = lazy.Regexp(`^\s*([A-Za-z_][\w.]*)\s*:\s*([A-Za-z_][\w.]*)\s*(\[.*\])?\s*$`)
 
 // launcher is the script for a [project.scripts] entry "module:attr", as
 // pip would write it when installing the project.

@@ -5,13 +5,12 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/platform"
 	"github.com/kiln-build/kiln/pkg/runtime"
 )
@@ -86,7 +85,7 @@ func (b *Builder) pipCommandEnv() []string {
 		"PIP_TARGET=", "PIP_PREFIX=", "PYTHONDONTWRITEBYTECODE=1")
 }
 
-var noMatch = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`No matching distribution found for ([^\s;]+)`) })
+var noMatch = lazy.Regexp(`No matching distribution found for ([^\s;]+)`)
 
 // PipError is a failed install; Package is set when pip found no wheel
 // for a requirement.
@@ -100,9 +99,7 @@ type PipError struct {
 
 // networkFailure matches pip's (urllib3's) words for an index it could
 // not reach.
-var networkFailure = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`Name or service not known|Temporary failure in name resolution|Failed to establish a new connection|NewConnectionError|Connection refused|Network is unreachable|ProxyError|ConnectTimeoutError|Read timed out`)
-})
+var networkFailure = lazy.Regexp(`Name or service not known|Temporary failure in name resolution|Failed to establish a new connection|NewConnectionError|Connection refused|Network is unreachable|ProxyError|ConnectTimeoutError|Read timed out`)
 
 func (e *PipError) Error() string {
 	if e.Network {

@@ -10,12 +10,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/kiln-build/kiln/internal/lazy"
 )
 
 // Marker files: a directory holding one is a Python project.
@@ -88,7 +88,7 @@ func Load(dir string) (*Project, error) {
 	return p, nil
 }
 
-var nonName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9]+`) })
+var nonName = lazy.Regexp(`[^a-z0-9]+`)
 
 // ImageName is the project name as an image name: lower case, runs of
 // other characters as one "-" (PEP 503 normalisation, as pip does).
@@ -150,6 +150,6 @@ func (p *Project) mainModules() []string {
 	return out
 }
 
-var identRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+var identRE = lazy.Regexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func isIdentifier(s string) bool { return identRE().MatchString(s) }

@@ -2,13 +2,12 @@ package python
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/platform"
 )
 
@@ -28,7 +27,7 @@ var DefaultGlibc = Libc{Major: 2, Minor: 36}
 // DefaultMusl is the musl version assumed of a musl (Alpine) base.
 var DefaultMusl = Libc{Musl: true, Major: 1, Minor: 2}
 
-var libcRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(glibc|musl)(?:[ -]?(\d+)\.(\d+))?$`) })
+var libcRE = lazy.Regexp(`^(glibc|musl)(?:[ -]?(\d+)\.(\d+))?$`)
 
 // ParseLibc parses the python.libc setting: "glibc", "musl", or either
 // with a version, e.g. "glibc 2.39", "musl 1.2".
