@@ -175,12 +175,38 @@ type Writer struct {
 	h     hash.Hash
 	n     int64
 	done  bool
+	err   error // a failed write: the blob cannot be committed
 }
 
+// hashAside is the size from which Write hashes beside the file's write
+// rather than after it: a layer's blocks (a MiB) are both hashed and
+// copied into the page cache, each a few milliseconds per layer, and on
+// two cores they overlap. Smaller writes are not worth a goroutine.
+const hashAside = 256 << 10
+
 func (w *Writer) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
+	if w.err != nil {
+		return 0, w.err
+	}
+	var n int
+	var err error
+	if len(p) < hashAside {
+		n, err = w.f.Write(p)
+		w.h.Write(p[:n])
+	} else {
+		hashed := make(chan struct{})
+		go func() {
+			defer close(hashed)
+			w.h.Write(p)
+		}()
+		n, err = w.f.Write(p)
+		<-hashed
+	}
 	w.n += int64(n)
+	if err != nil {
+		// The hash may hold bytes the file does not: never commit.
+		w.err = err
+	}
 	return n, err
 }
 
@@ -188,6 +214,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 // and size. A file already stored under that digest is replaced (it may be
 // a damaged copy of the same size: the new one was hashed as written).
 func (w *Writer) Commit() (v1.Hash, int64, error) {
+	if w.err != nil {
+		w.Abort()
+		return v1.Hash{}, 0, w.err
+	}
 	d := w.digest()
 	return d, w.n, w.commitAs(d)
 }
@@ -203,6 +233,10 @@ func (w *Writer) Verify(h v1.Hash) error { return w.commitVerified(h, "") }
 // commitVerified commits the blob if what was written hashes to h, and
 // discards it with a *CorruptError naming from if not.
 func (w *Writer) commitVerified(h v1.Hash, from string) error {
+	if w.err != nil {
+		w.Abort()
+		return w.err
+	}
 	if got := w.digest(); got != h {
 		w.Abort()
 		return &CorruptError{Digest: h, Got: got, Path: from}

@@ -358,3 +358,65 @@ func TestLinkIndependentCopies(t *testing.T) {
 		t.Errorf("a failed Link left %q", got)
 	}
 }
+
+// Large writes are hashed beside the file's write; the digest is that of
+// the bytes whatever the sizes of the writes, across the size from which
+// the hash goes aside.
+func TestWriteSizes(t *testing.T) {
+	data := make([]byte, 3*hashAside+17)
+	for i := range data {
+		data[i] = byte(i * 7 / 5)
+	}
+	for _, chunk := range []int{1000, hashAside - 1, hashAside, hashAside + 1, len(data)} {
+		s := Store{Dir: t.TempDir()}
+		w, err := s.Create()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rest := data; len(rest) > 0; {
+			k := min(chunk, len(rest))
+			if n, err := w.Write(rest[:k]); n != k || err != nil {
+				t.Fatalf("chunk %d: Write = %d, %v", chunk, n, err)
+			}
+			rest = rest[k:]
+		}
+		d, n, err := w.Commit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != hashOf(data) || n != int64(len(data)) {
+			t.Fatalf("chunk %d: committed %s (%d bytes), want %s (%d)", chunk, d, n, hashOf(data), len(data))
+		}
+		if got, err := os.ReadFile(s.Path(d)); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("chunk %d: stored blob differs (%v)", chunk, err)
+		}
+	}
+}
+
+// A write that fails leaves a blob that cannot be committed, small or
+// large: its hash may hold bytes the file does not.
+func TestFailedWriteNotCommitted(t *testing.T) {
+	for _, size := range []int{10, hashAside} {
+		s := Store{Dir: t.TempDir()}
+		w, err := s.Create()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.f.Close() // the file fails under the writer
+		if _, err := w.Write(make([]byte, size)); err == nil {
+			t.Fatalf("size %d: Write to a closed file succeeded", size)
+		}
+		if _, err := w.Write([]byte("more")); err == nil {
+			t.Fatalf("size %d: Write after a failed write succeeded", size)
+		}
+		if _, _, err := w.Commit(); err == nil {
+			t.Fatalf("size %d: Commit after a failed write succeeded", size)
+		}
+		if err := w.Verify(hashOf(nil)); err == nil {
+			t.Fatalf("size %d: Verify after a failed write succeeded", size)
+		}
+		if names := list(t, s.Dir); len(names) != 0 {
+			t.Fatalf("size %d: left %v", size, names)
+		}
+	}
+}
