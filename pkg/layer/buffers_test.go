@@ -102,7 +102,15 @@ func TestLayerSameWithUsedBuffers(t *testing.T) {
 // is "", and returns the layer's bytes.
 func layerBytes(t *testing.T, tr *Tree, reuse string) []byte {
 	t.Helper()
-	l, err := Write(context.Background(), blob.Store{Dir: t.TempDir()}, tr, Options{ModTime: time.Unix(1700000000, 0), Reuse: reuse})
+	return layerBytesWith(t, tr, Options{Reuse: reuse})
+}
+
+// layerBytesWith writes tr with opt, at a fixed time, and returns the
+// layer's bytes.
+func layerBytesWith(t *testing.T, tr *Tree, opt Options) []byte {
+	t.Helper()
+	opt.ModTime = time.Unix(1700000000, 0)
+	l, err := Write(context.Background(), blob.Store{Dir: t.TempDir()}, tr, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

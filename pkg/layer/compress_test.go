@@ -36,8 +36,8 @@ func BenchmarkCompression(b *testing.B) {
 		name string
 		new  func(io.Writer) io.WriteCloser
 	}{
-		{"kiln-gzip-level1-parallel", func(w io.Writer) io.WriteCloser { c, _, _, _ := compressor(w, Gzip, "", nil); return c }},
-		{"kiln-zstd-default", func(w io.Writer) io.WriteCloser { c, _, _, _ := compressor(w, Zstd, "", nil); return c }},
+		{"kiln-gzip-level1-parallel", func(w io.Writer) io.WriteCloser { c, _, _, _ := compressor(w, Gzip, "", nil, nil); return c }},
+		{"kiln-zstd-default", func(w io.Writer) io.WriteCloser { c, _, _, _ := compressor(w, Zstd, "", nil, nil); return c }},
 		{"stdlib-gzip-level1", func(w io.Writer) io.WriteCloser { c, _ := stdgzip.NewWriterLevel(w, stdgzip.BestSpeed); return c }},
 		{"stdlib-gzip-default", func(w io.Writer) io.WriteCloser { return stdgzip.NewWriter(w) }},
 	}

@@ -76,6 +76,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type gzipWriter struct {
 	w       io.Writer
 	keep    string
+	early   *Early    // a look at the kept blocks taken before, or nil
 	crc     uint32    // of the input, by the summer
 	sum     hash.Hash // of the input too, if asked, by the summer
 	size    uint32
@@ -317,7 +318,13 @@ func (z *gzipWriter) compress(index int, block, dict []byte, last bool) blockRes
 	kept := ""
 	if z.keep != "" {
 		kept = filepath.Join(z.keep, strconv.Itoa(index))
-		if out, release, ok := readKept(kept, block, dict, last); ok {
+		if k, found, looked := z.early.keptAt(z.keep, index); looked {
+			// The look mapped and checked the kept blocks already (and
+			// owns their mappings); only the input is left to compare.
+			if found && k.holds(block, dict, last) {
+				return blockResult{out: k.out}
+			}
+		} else if out, release, ok := readKept(kept, block, dict, last); ok {
 			return blockResult{out: out, release: release}
 		}
 	}
@@ -398,25 +405,42 @@ func readKept(p string, block, dict []byte, last bool) (out []byte, release func
 // keptOutput returns the output in the kept block data if its input is
 // block with dict, as the last block or not, and its checksum holds.
 func keptOutput(data, block, dict []byte, last bool) ([]byte, bool) {
-	if len(data) < keptHeaderSize {
+	k, ok := parseKept(data)
+	if !ok || !k.holds(block, dict, last) {
 		return nil, false
+	}
+	return k.out, true
+}
+
+// keptBlock is a kept block's parts, as parseKept found them.
+type keptBlock struct {
+	dict, in, out []byte
+	last          bool
+}
+
+// parseKept splits the kept block data into its parts, if its header is
+// kiln's and its output's checksum holds.
+func parseKept(data []byte) (keptBlock, bool) {
+	if len(data) < keptHeaderSize {
+		return keptBlock{}, false
 	}
 	h, rest := data[:keptHeaderSize], data[keptHeaderSize:]
 	lengths := h[len(keptMagic)+1:]
-	n := int(binary.BigEndian.Uint32(lengths[8:12]))
-	if string(h[:len(keptMagic)]) != keptMagic || (h[len(keptMagic)] == 1) != last ||
-		int(binary.BigEndian.Uint32(lengths[0:4])) != len(dict) ||
-		int(binary.BigEndian.Uint32(lengths[4:8])) != len(block) || len(rest) != len(dict)+len(block)+n {
-		return nil, false
+	d, n, o := binary.BigEndian.Uint32(lengths[0:4]), binary.BigEndian.Uint32(lengths[4:8]), binary.BigEndian.Uint32(lengths[8:12])
+	if string(h[:len(keptMagic)]) != keptMagic || uint64(len(rest)) != uint64(d)+uint64(n)+uint64(o) {
+		return keptBlock{}, false
 	}
-	if !bytes.Equal(rest[:len(dict)], dict) || !bytes.Equal(rest[len(dict):len(dict)+len(block)], block) {
-		return nil, false
+	k := keptBlock{dict: rest[:d], in: rest[d : d+n], out: rest[d+n:], last: h[len(keptMagic)] == 1}
+	if crc32.Checksum(k.out, castagnoli) != binary.BigEndian.Uint32(lengths[12:16]) {
+		return keptBlock{}, false
 	}
-	out := rest[len(dict)+len(block):]
-	if crc32.Checksum(out, castagnoli) != binary.BigEndian.Uint32(lengths[12:16]) {
-		return nil, false
-	}
-	return out, true
+	return k, true
+}
+
+// holds reports whether k was kept for the input block with dict, as the
+// last block or not: byte for byte.
+func (k keptBlock) holds(block, dict []byte, last bool) bool {
+	return k.last == last && bytes.Equal(k.dict, dict) && bytes.Equal(k.in, block)
 }
 
 // writeKept keeps a block at p: written under a temporary name, then

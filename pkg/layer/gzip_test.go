@@ -45,7 +45,7 @@ func TestGzipKeptBlocksSameBytes(t *testing.T) {
 	for _, n := range []int{0, 10, gzipDictSize, GzipHeadSize, GzipHeadSize + 1, GzipHeadSize + GzipBlockSize, 2 * GzipBlockSize, len(data)} {
 		in := data[:n]
 		var want bytes.Buffer
-		pw, _, _, err := compressor(&want, Gzip, "", nil)
+		pw, _, _, err := compressor(&want, Gzip, "", nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestGzipKeptBlocksSameBytes(t *testing.T) {
 		}
 		for pass := range 2 {
 			var got bytes.Buffer
-			bw, _, _, err := compressor(&got, Gzip, dir, nil)
+			bw, _, _, err := compressor(&got, Gzip, dir, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,10 +90,10 @@ func TestGzipKeptBlocksSameBytes(t *testing.T) {
 		os.WriteFile(dir+"/"+e.Name(), []byte("garbage"), 0o644)
 	}
 	var want, got bytes.Buffer
-	pw, _, _, _ := compressor(&want, Gzip, "", nil)
+	pw, _, _, _ := compressor(&want, Gzip, "", nil, nil)
 	pw.Write(data)
 	pw.Close()
-	bw, _, _, _ := compressor(&got, Gzip, dir, nil)
+	bw, _, _, _ := compressor(&got, Gzip, dir, nil, nil)
 	bw.Write(data)
 	bw.Close()
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {
@@ -109,7 +109,7 @@ func TestGzipHeadBlockAlone(t *testing.T) {
 	data := payload(t)
 	dir := t.TempDir()
 	compressed := func(in []byte) int64 {
-		w, _, _, err := compressor(io.Discard, Gzip, dir, nil)
+		w, _, _, err := compressor(io.Discard, Gzip, dir, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,13 +147,13 @@ func TestGzipHeadBlockAlone(t *testing.T) {
 func TestGzipKeptBlockDamage(t *testing.T) {
 	data := payload(t)[:GzipHeadSize+GzipBlockSize/2] // two blocks
 	var want bytes.Buffer
-	w, _, _, _ := compressor(&want, Gzip, "", nil)
+	w, _, _, _ := compressor(&want, Gzip, "", nil, nil)
 	w.Write(data)
 	w.Close()
 	dir := t.TempDir()
 	write := func() (int64, []byte) {
 		var got bytes.Buffer
-		w, _, _, err := compressor(&got, Gzip, dir, nil)
+		w, _, _, err := compressor(&got, Gzip, dir, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

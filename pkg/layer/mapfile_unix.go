@@ -5,6 +5,7 @@ package layer
 import (
 	"errors"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,4 +40,14 @@ func mapOpen(f *os.File, size int64) (data []byte, release func(), err error) {
 		return nil, nil, err
 	}
 	return data, func() { unix.Munmap(data) }, nil
+}
+
+// fileID returns the device and inode of the file fi describes: a file
+// renamed keeps them.
+func fileID(fi os.FileInfo) (dev, ino uint64, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return uint64(st.Dev), st.Ino, true
 }

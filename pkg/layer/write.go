@@ -60,13 +60,18 @@ type Options struct {
 	// one that are the same are not compressed again: for a program's
 	// binary, rebuilt after an edit. The bytes are the same either way.
 	Reuse string
+	// Early, if set, is a look at the layer's large private file and at
+	// the blocks kept in Reuse, taken before the file was final (Look):
+	// what it mapped and checked is used if the file is the one it looked
+	// at. The bytes are the same either way.
+	Early *Early
 }
 
 // compressor wraps w in the chosen compression and names its media type;
 // gzip blocks are kept in keep unless it is "". What is written to in
 // goes through it, and unless diff is nil, into diff too: the gzip writer
 // hashes on a goroutine of its own.
-func compressor(w io.Writer, c Compression, keep string, diff hash.Hash) (io.WriteCloser, io.Writer, types.MediaType, error) {
+func compressor(w io.Writer, c Compression, keep string, early *Early, diff hash.Hash) (io.WriteCloser, io.Writer, types.MediaType, error) {
 	if c == Zstd {
 		// One encoder goroutine: the output then depends only on the input.
 		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(ZstdLevel), zstd.WithEncoderConcurrency(1))
@@ -76,6 +81,9 @@ func compressor(w io.Writer, c Compression, keep string, diff hash.Hash) (io.Wri
 		return zw, io.MultiWriter(zw, diff), types.OCILayerZStd, err
 	}
 	gw, err := newGzipWriter(w, keep, max(2, goruntime.NumCPU()), diff)
+	if gw != nil {
+		gw.early = early
+	}
 	return gw, gw, types.OCILayer, err
 }
 
@@ -96,7 +104,7 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		}
 	}()
 	diff := sha256.New()
-	gz, in, mediaType, err := compressor(w, opt.Compression, opt.Reuse, diff)
+	gz, in, mediaType, err := compressor(w, opt.Compression, opt.Reuse, opt.Early, diff)
 	if err != nil {
 		return nil, err
 	}
@@ -184,8 +192,15 @@ func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, 
 		if fi, err := f.Stat(); err == nil && fi.Size() != e.Size {
 			return fmt.Errorf("%s changed while it was being read (%d bytes, expected %d); build again", e.Source, fi.Size(), e.Size)
 		}
-		if data, unmap, err := mapOpen(f, e.Size); err == nil {
-			*unmaps = append(*unmaps, unmap)
+		data := z.early.fileFor(f, e.Size) // mapped by the look, which unmaps it
+		if data == nil {
+			mapped, unmap, err := mapOpen(f, e.Size)
+			if err == nil {
+				data = mapped
+				*unmaps = append(*unmaps, unmap)
+			}
+		}
+		if data != nil {
 			// A block at a time, so that a cancelled build stops soon.
 			z.lent = data
 			defer func() { z.lent = nil }()

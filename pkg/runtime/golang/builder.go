@@ -77,6 +77,9 @@ type compile struct {
 	// comes first. done is closed when go build has ended, with err.
 	ready, done chan struct{}
 	err         error
+	// linked sends the path of the program the linker wrote, before the
+	// go command stamps and renames it (nil when it cannot be watched).
+	linked <-chan string
 }
 
 // New returns a builder for pkg.
@@ -122,6 +125,15 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 	}
 	c := &compile{binary: b.binaryPath(p), ready: make(chan struct{}), done: make(chan struct{})}
 	b.compiles[key] = c
+	env := b.env(p)
+	// The go command's temporary folder is one of kiln's, where the
+	// linker's output can be watched for (unless GOTMPDIR is set: then it
+	// is the user's).
+	stopLinked := func() {}
+	if tmp := c.binary + ".gotmp"; lookupEnv(env, "GOTMPDIR") == "" && os.Mkdir(tmp, 0o700) == nil {
+		env = append(env, "GOTMPDIR="+tmp)
+		c.linked, stopLinked = watchLinked(tmp)
+	}
 	// Watched before go build starts, or the rename could come first.
 	installed, stop := watchInstall(filepath.Dir(c.binary), filepath.Base(c.binary))
 	go func() {
@@ -134,7 +146,8 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 	go func() {
 		defer close(c.done)
 		defer stop()
-		c.err = b.compile(ctx, b.env(p), c.binary, platform.String(p))
+		defer stopLinked()
+		c.err = b.compile(ctx, env, c.binary, platform.String(p))
 	}()
 	return c
 }
@@ -223,14 +236,27 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	c := b.startCompile(ctx, p)
 	// The layer is written as soon as the binary is complete, while the
 	// go command finishes; nothing is returned before it has ended well.
-	select {
-	case <-c.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	// Once the linker is done, and before the go command has stamped the
+	// binary and moved it into place, the layer's kept blocks and the
+	// binary's pages are made ready (layer.Look).
+	var early *layer.Early
+	defer func() { go early.Close() }() // unmapping takes a while; nothing waits for it
+	for linked := c.linked; ; {
+		select {
+		case path := <-linked:
+			linked = nil
+			early = layer.Look(ctx, path, b.keepDir(p))
+			continue
+		case <-c.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		break
 	}
 	if ended(c.done) && c.err != nil {
 		return nil, c.err // a failed compile, not a missing binary
 	}
+	opt.Early = early
 	contrib, err := b.contribution(ctx, store, p, c.binary, opt)
 	select {
 	case <-c.done:
@@ -274,12 +300,9 @@ func (b *Builder) contribution(ctx context.Context, store blob.Store, p v1.Platf
 	if err := t.AddPrivateFile(bin, out, 0o755); err != nil {
 		return nil, err
 	}
-	if b.opt.BlockDir != "" {
-		// After an edit most of the binary is unchanged: its blocks are
-		// not compressed again.
-		slot := sha256.Sum256([]byte(b.pkg.ImportPath + "\x00" + platform.String(p)))
-		opt.Reuse = filepath.Join(b.opt.BlockDir, fmt.Sprintf("%x", slot[:8]))
-	}
+	// After an edit most of the binary is unchanged: its blocks are not
+	// compressed again.
+	opt.Reuse = b.keepDir(p)
 	l, err := layer.Write(ctx, store, t, opt)
 	if err != nil {
 		return nil, err
@@ -300,6 +323,16 @@ func (b *Builder) contribution(ctx context.Context, store blob.Store, p v1.Platf
 		Packages:   pkgs,
 		Inputs:     inputs,
 	}, nil
+}
+
+// keepDir is where the blocks of the binary layer for p are kept, or ""
+// when they are not.
+func (b *Builder) keepDir(p v1.Platform) string {
+	if b.opt.BlockDir == "" {
+		return ""
+	}
+	slot := sha256.Sum256([]byte(b.pkg.ImportPath + "\x00" + platform.String(p)))
+	return filepath.Join(b.opt.BlockDir, fmt.Sprintf("%x", slot[:8]))
 }
 
 // CompileError is a failed go build; Output is what the compiler said.

@@ -1,0 +1,156 @@
+package layer
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+)
+
+// Early is a look at a layer's large private file before it is final, and
+// at the blocks kept for it: a program the linker has just written, which
+// the go command then reads whole to stamp it with its build ID before it
+// moves it into place (milliseconds of one core, while the other is idle).
+// Meanwhile Early maps the file and the kept blocks, checks the kept
+// blocks' outputs against their checksums, and brings their pages in, so
+// that once the file is final Write only compares and hashes. Nothing is
+// taken on trust from the look: Write compares every block's final bytes
+// with the kept input, as it does without one.
+type Early struct {
+	keep string
+	done chan struct{}
+
+	// Set by the look, read once done is closed.
+	file     []byte // the file, mapped; nil if it could not be
+	dev, ino uint64
+	kept     map[int]keptBlock // by place, those whose checksum holds
+	unmaps   []func()
+}
+
+// Look starts looking at the file at path and at the blocks kept in keep
+// (Options.Reuse), in the background; ctx stops it. Pass the result to
+// Write in Options.Early, and Close it once Write has returned.
+func Look(ctx context.Context, path, keep string) *Early {
+	e := &Early{keep: keep, done: make(chan struct{}), kept: map[int]keptBlock{}}
+	go func() {
+		defer close(e.done)
+		e.lookAtKept(ctx)
+		e.lookAtFile(ctx, path)
+	}()
+	return e
+}
+
+// lookAtKept maps the kept blocks whose checksums hold.
+func (e *Early) lookAtKept(ctx context.Context) {
+	entries, err := os.ReadDir(e.keep)
+	if err != nil {
+		return
+	}
+	for _, ent := range entries {
+		i, err := strconv.Atoi(ent.Name())
+		if err != nil || i < 0 || strconv.Itoa(i) != ent.Name() || ctx.Err() != nil {
+			continue
+		}
+		data, unmap, err := mapFile(filepath.Join(e.keep, ent.Name()), keptHeaderSize+gzipDictSize+3*GzipBlockSize)
+		if err != nil {
+			continue
+		}
+		var k keptBlock
+		ok := false
+		if faulted(func() {
+			if k, ok = parseKept(data); ok {
+				touch(k.in)
+			}
+		}) || !ok {
+			unmap()
+			continue
+		}
+		e.kept[i], e.unmaps = k, append(e.unmaps, unmap)
+	}
+}
+
+// lookAtFile maps the file at path and brings its pages in.
+func (e *Early) lookAtFile(ctx context.Context, path string) {
+	if ctx.Err() != nil {
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	dev, ino, ok := fileID(fi)
+	if !ok {
+		return
+	}
+	data, unmap, err := mapOpen(f, fi.Size())
+	if err != nil {
+		return
+	}
+	e.unmaps = append(e.unmaps, unmap)
+	if !faulted(func() { touch(data) }) {
+		e.file, e.dev, e.ino = data, dev, ino
+	}
+}
+
+// keptAt returns the kept block at place i, if the look found one, and
+// whether the look covered keep at all.
+func (e *Early) keptAt(keep string, i int) (k keptBlock, found, looked bool) {
+	if e == nil || keep != e.keep {
+		return keptBlock{}, false, false
+	}
+	<-e.done
+	k, found = e.kept[i]
+	return k, found, true
+}
+
+// fileFor returns the look's mapping of the open file f, if it looked at
+// this very file (the same inode, now renamed into place) and it has size
+// bytes.
+func (e *Early) fileFor(f *os.File, size int64) []byte {
+	if e == nil {
+		return nil
+	}
+	<-e.done
+	fi, err := f.Stat()
+	if err != nil || e.file == nil || fi.Size() != size || int64(len(e.file)) != size {
+		return nil
+	}
+	if dev, ino, ok := fileID(fi); !ok || dev != e.dev || ino != e.ino {
+		return nil
+	}
+	return e.file
+}
+
+// Close waits for the look to end and unmaps what it mapped. Call it only
+// once nothing uses the layer's writing any more (Write has returned).
+func (e *Early) Close() {
+	if e == nil {
+		return
+	}
+	<-e.done
+	for _, unmap := range e.unmaps {
+		unmap()
+	}
+	e.unmaps, e.file, e.kept = nil, nil, nil
+}
+
+// touchSink keeps touch's reads from being optimised away.
+var touchSink atomic.Uint32
+
+// touch reads a byte of every page of b, bringing the pages in.
+func touch(b []byte) {
+	var s byte
+	for i := 0; i < len(b); i += 4096 {
+		s += b[i]
+	}
+	if len(b) > 0 {
+		s += b[len(b)-1]
+	}
+	touchSink.Store(uint32(s))
+}
