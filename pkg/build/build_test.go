@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -475,5 +476,47 @@ func TestHostPlatformDefault(t *testing.T) {
 	res := mustBuild(t, opts{Dir: copyExample(t), Output: "oci:" + t.TempDir()})
 	if p := res.Images[0].Platforms; len(p) != 1 || p[0].Platform != "linux/"+runtime.GOARCH {
 		t.Fatalf("default platform %v, want linux/%s", p, runtime.GOARCH)
+	}
+}
+
+// TestCopiedProjectRebuilds: a project copied or moved elsewhere with its
+// .kiln (a CI cache restored into another checkout, a renamed folder)
+// sees its own files: a source edited in the copy makes a new build,
+// never the reuse of one whose dependency record lists the original's
+// files. (It did: the record, found by a key that left out the module's
+// folder, named the original's paths, which had not changed.)
+func TestCopiedProjectRebuilds(t *testing.T) {
+	for _, move := range []bool{false, true} {
+		t.Run(map[bool]string{false: "copied", true: "moved"}[move], func(t *testing.T) {
+			dir := copyExample(t)
+			age(t, dir)
+			first := mustBuild(t, opts{Dir: dir})
+			// Built again once the folder is old, so the dependency
+			// record's stats are trusted and the next build takes the
+			// fast path.
+			age(t, dir)
+			mustBuild(t, opts{Dir: dir})
+			other := filepath.Join(t.TempDir(), "elsewhere")
+			if move {
+				if err := os.Rename(dir, other); err != nil {
+					t.Fatal(err)
+				}
+			} else if out, err := exec.Command("cp", "-a", dir, other).CombinedOutput(); err != nil {
+				t.Fatalf("cp -a: %v\n%s", err, out)
+			}
+			if r := mustBuild(t, opts{Dir: other}); !r.Reused || r.Images[0].Digest != first.Images[0].Digest {
+				t.Fatalf("the unchanged copy: reused=%v digest %s, want the reuse of %s", r.Reused, r.Images[0].Digest, first.Images[0].Digest)
+			}
+			main := filepath.Join(other, "main.go")
+			src, err := os.ReadFile(main)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, main, string(src)+"\nfunc init() { println(\"edited in the copy\") }\n")
+			r := mustBuild(t, opts{Dir: other})
+			if r.Reused || r.Images[0].Digest == first.Images[0].Digest {
+				t.Fatalf("after an edit in the copy: reused=%v digest %s (the original's %s)", r.Reused, r.Images[0].Digest, first.Images[0].Digest)
+			}
+		})
 	}
 }

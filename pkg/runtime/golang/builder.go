@@ -461,7 +461,11 @@ func (b *Builder) settings(ctx context.Context, w io.Writer, p v1.Platform) (ge 
 		wrapSum = sha256.Sum256(w2.source)
 		fmt.Fprintf(w, "function %s wrapper %x\n", b.pkg.ImportPath, wrapSum)
 	}
-	key = sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.buildArgs(), lastOfEach(goVars), modSums, wrapSum)))
+	// The record names files by their paths: one kept for a copy of the
+	// project elsewhere (a restored cache, a moved folder) would list the
+	// original's, so the module's folder is part of its key (but not of
+	// the fingerprint, which is the same wherever the project is).
+	key = sha256.Sum256([]byte(fmt.Sprint(ge.GOVERSION, platform.String(p), b.pkg.ImportPath, b.pkg.ModuleRoot, b.buildArgs(), lastOfEach(goVars), modSums, wrapSum)))
 	return ge, key, nil
 }
 
