@@ -46,7 +46,7 @@ const queuedBlocks = 16
 
 // keptMagic starts every kept block: a change to how blocks are kept
 // makes the old ones unknown (and replaced), never misread.
-const keptMagic = "kiln gzip block 3\x00"
+const keptMagic = "kiln gzip block 4\x00"
 
 // castagnoli checks kept blocks' compressed bytes: it finds a damaged file
 // (a torn write, a bad disk) at memory speed. The input beside them needs
@@ -77,7 +77,7 @@ type gzipWriter struct {
 	w       io.Writer
 	keep    string
 	early   *Early    // a look at the kept blocks taken before, or nil
-	crc     uint32    // of the input, by the summer
+	crc     uint32    // of the input, joined block by block by the writer
 	sum     hash.Hash // of the input too, if asked, by the summer
 	size    uint32
 	blocks  int     // handed to workers so far
@@ -128,6 +128,8 @@ const summedBlocks = 2
 type blockResult struct {
 	out     []byte // the block's compressed bytes
 	release func() // gives out back once it is written
+	crc     uint32 // the CRC-32 of the block's input
+	n       int    // the size of the block's input
 	err     error
 }
 
@@ -165,12 +167,7 @@ func newGzipWriter(w io.Writer, keep string, workers int, sum hash.Hash) (*gzipW
 func (z *gzipWriter) summer() {
 	defer close(z.summed)
 	for b := range z.sums {
-		if faulted(func() {
-			z.crc = crc32.Update(z.crc, crc32.IEEETable, b.data)
-			if z.sum != nil {
-				z.sum.Write(b.data)
-			}
-		}) {
+		if z.sum != nil && faulted(func() { z.sum.Write(b.data) }) {
 			z.changed.Store(true)
 		}
 		b.release()
@@ -187,6 +184,7 @@ func (z *gzipWriter) writeOut() {
 		}
 		if err == nil {
 			err = z.writeBlock(res.out)
+			z.crc = crc32Combine(z.crc, res.crc, int64(res.n))
 		}
 		if res.release != nil {
 			res.release()
@@ -322,10 +320,10 @@ func (z *gzipWriter) compress(index int, block, dict []byte, last bool) blockRes
 			// The look mapped and checked the kept blocks already (and
 			// owns their mappings); only the input is left to compare.
 			if found && k.holds(block, dict, last) {
-				return blockResult{out: k.out}
+				return blockResult{out: k.out, crc: k.crc, n: len(block)}
 			}
-		} else if out, release, ok := readKept(kept, block, dict, last); ok {
-			return blockResult{out: out, release: release}
+		} else if k, release, ok := readKept(kept, block, dict, last); ok {
+			return blockResult{out: k.out, release: release, crc: k.crc, n: len(block)}
 		}
 	}
 	z.compressed.Add(1)
@@ -354,22 +352,24 @@ func (z *gzipWriter) compress(index int, block, dict []byte, last bool) blockRes
 		}
 	}
 	*out = buf.Bytes()
+	crc := crc32.ChecksumIEEE(block)
 	if kept != "" {
-		writeKept(kept, block, dict, last, *out) // a cache: failing to keep it costs the next build a compression
+		writeKept(kept, block, dict, last, crc, *out) // a cache: failing to keep it costs the next build a compression
 	}
-	return blockResult{out: *out, release: release}
+	return blockResult{out: *out, release: release, crc: crc, n: len(block)}
 }
 
 // flatePool keeps compressors, which are large, between blocks.
 var flatePool sync.Pool
 
 // A kept block is keptMagic, then a header: whether it is the last block
-// (1 byte), the sizes of its dictionary, input and output (4 bytes each,
-// big-endian) and the CRC-32C of its output; then the dictionary, the
-// input and the output.
-const keptHeaderSize = len(keptMagic) + 1 + 4*4
+// (1 byte), the sizes of its dictionary, input and output and the CRC-32
+// of its input (the gzip trailer's, joined block by block; 4 bytes each,
+// big-endian), and a CRC-32C of its output and of that CRC; then the
+// dictionary, the input and the output.
+const keptHeaderSize = len(keptMagic) + 1 + 5*4
 
-func keptHeader(dict, block, out []byte, last bool) []byte {
+func keptHeader(dict, block, out []byte, last bool, crc uint32) []byte {
 	h := make([]byte, 0, keptHeaderSize)
 	h = append(h, keptMagic...)
 	if last {
@@ -380,7 +380,13 @@ func keptHeader(dict, block, out []byte, last bool) []byte {
 	h = binary.BigEndian.AppendUint32(h, uint32(len(dict)))
 	h = binary.BigEndian.AppendUint32(h, uint32(len(block)))
 	h = binary.BigEndian.AppendUint32(h, uint32(len(out)))
-	return binary.BigEndian.AppendUint32(h, crc32.Checksum(out, castagnoli))
+	h = binary.BigEndian.AppendUint32(h, crc)
+	return binary.BigEndian.AppendUint32(h, keptChecksum(out, h[len(h)-4:]))
+}
+
+// keptChecksum checks a kept block's output and the CRC kept with it.
+func keptChecksum(out, crc []byte) uint32 {
+	return crc32.Update(crc32.Checksum(out, castagnoli), castagnoli, crc)
 }
 
 // readKept returns the output kept at p if its input there is block with
@@ -389,33 +395,24 @@ func keptHeader(dict, block, out []byte, last bool) []byte {
 // damaged file. The file is mapped, not read: the input is compared and
 // the output written where they lie in the page cache, with no copy and
 // no buffer to fill.
-func readKept(p string, block, dict []byte, last bool) (out []byte, release func(), ok bool) {
+func readKept(p string, block, dict []byte, last bool) (k keptBlock, release func(), ok bool) {
 	data, unmap, err := mapFile(p, keptHeaderSize+len(dict)+len(block)+2*GzipBlockSize)
 	if err != nil {
-		return nil, nil, false
+		return keptBlock{}, nil, false
 	}
 	// A file cut short under the mapping faults: a miss, not a crash.
-	if faulted(func() { out, ok = keptOutput(data, block, dict, last) }) || !ok {
+	if faulted(func() { k, ok = parseKept(data); ok = ok && k.holds(block, dict, last) }) || !ok {
 		unmap()
-		return nil, nil, false
+		return keptBlock{}, nil, false
 	}
-	return out, unmap, true
-}
-
-// keptOutput returns the output in the kept block data if its input is
-// block with dict, as the last block or not, and its checksum holds.
-func keptOutput(data, block, dict []byte, last bool) ([]byte, bool) {
-	k, ok := parseKept(data)
-	if !ok || !k.holds(block, dict, last) {
-		return nil, false
-	}
-	return k.out, true
+	return k, unmap, true
 }
 
 // keptBlock is a kept block's parts, as parseKept found them.
 type keptBlock struct {
 	dict, in, out []byte
 	last          bool
+	crc           uint32 // of in
 }
 
 // parseKept splits the kept block data into its parts, if its header is
@@ -425,13 +422,13 @@ func parseKept(data []byte) (keptBlock, bool) {
 		return keptBlock{}, false
 	}
 	h, rest := data[:keptHeaderSize], data[keptHeaderSize:]
-	lengths := h[len(keptMagic)+1:]
-	d, n, o := binary.BigEndian.Uint32(lengths[0:4]), binary.BigEndian.Uint32(lengths[4:8]), binary.BigEndian.Uint32(lengths[8:12])
+	fields := h[len(keptMagic)+1:]
+	d, n, o := binary.BigEndian.Uint32(fields[0:4]), binary.BigEndian.Uint32(fields[4:8]), binary.BigEndian.Uint32(fields[8:12])
 	if string(h[:len(keptMagic)]) != keptMagic || uint64(len(rest)) != uint64(d)+uint64(n)+uint64(o) {
 		return keptBlock{}, false
 	}
-	k := keptBlock{dict: rest[:d], in: rest[d : d+n], out: rest[d+n:], last: h[len(keptMagic)] == 1}
-	if crc32.Checksum(k.out, castagnoli) != binary.BigEndian.Uint32(lengths[12:16]) {
+	k := keptBlock{dict: rest[:d], in: rest[d : d+n], out: rest[d+n:], last: h[len(keptMagic)] == 1, crc: binary.BigEndian.Uint32(fields[12:16])}
+	if keptChecksum(k.out, fields[12:16]) != binary.BigEndian.Uint32(fields[16:20]) {
 		return keptBlock{}, false
 	}
 	return k, true
@@ -445,12 +442,12 @@ func (k keptBlock) holds(block, dict []byte, last bool) bool {
 
 // writeKept keeps a block at p: written under a temporary name, then
 // renamed, with the checksum in it to catch what a crash may leave behind.
-func writeKept(p string, block, dict []byte, last bool, out []byte) {
+func writeKept(p string, block, dict []byte, last bool, crc uint32, out []byte) {
 	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
 	if err != nil {
 		return
 	}
-	for _, b := range [][]byte{keptHeader(dict, block, out, last), dict, block, out} {
+	for _, b := range [][]byte{keptHeader(dict, block, out, last, crc), dict, block, out} {
 		if err == nil {
 			_, err = tmp.Write(b)
 		}

@@ -248,20 +248,22 @@ func BenchmarkBinaryLayerAfterEdit(b *testing.B) {
 }
 
 // FuzzKeptOutput: a kept block is read from .kiln, which kiln does not
-// trust: whatever its bytes, keptOutput does not panic, and it takes an
-// output only from a file that holds exactly the block's input and
-// dictionary, the last-block flag asked for, and an output with its
-// CRC-32C. A file written by keptHeader for that block is always taken.
+// trust: whatever its bytes, parsing it does not panic, and a block is
+// taken only from a file that holds exactly its input and dictionary, the
+// last-block flag asked for, and an output and an input CRC whose CRC-32C
+// holds. A file written by keptHeader for that block is always taken.
 func FuzzKeptOutput(f *testing.F) {
 	block, dict, out := []byte("the block's input"), []byte("dictionary"), []byte("compressed")
-	valid := slices.Concat(keptHeader(dict, block, out, false), dict, block, out)
+	valid := slices.Concat(keptHeader(dict, block, out, false, crc32.ChecksumIEEE(block)), dict, block, out)
 	f.Add(valid, false)
 	f.Add(valid, true)
 	f.Add(valid[:len(valid)-1], false)
 	f.Add(valid[:keptHeaderSize], false)
 	f.Add([]byte{}, false)
 	f.Fuzz(func(t *testing.T, data []byte, last bool) {
-		got, ok := keptOutput(data, block, dict, last)
+		k, ok := parseKept(data)
+		ok = ok && k.holds(block, dict, last)
+		got := k.out
 		if !ok {
 			if bytes.Equal(data, valid) && !last {
 				t.Fatal("a kept block written for this input was refused")
@@ -276,8 +278,9 @@ func FuzzKeptOutput(f *testing.F) {
 		if (data[len(keptMagic)] == 1) != last {
 			t.Fatal("took a block kept with the other last-block flag")
 		}
-		if crc32.Checksum(got, castagnoli) != binary.BigEndian.Uint32(data[keptHeaderSize-4:keptHeaderSize]) {
-			t.Fatal("took an output whose checksum does not hold")
+		crc := data[keptHeaderSize-8 : keptHeaderSize-4]
+		if keptChecksum(got, crc) != binary.BigEndian.Uint32(data[keptHeaderSize-4:keptHeaderSize]) || k.crc != binary.BigEndian.Uint32(crc) {
+			t.Fatal("took an output or an input CRC whose checksum does not hold")
 		}
 	})
 }
