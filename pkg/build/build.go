@@ -145,7 +145,12 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(workDir)
+	// The work folder (with the compiled programs) goes into .kiln's trash
+	// once the project is known, and is removed while the next build
+	// compiles (buildstore.Builds.Discard); until then, and on failures
+	// before, it is removed at once.
+	discard := func() { os.RemoveAll(workDir) }
+	defer func() { discard() }()
 	opt.Plan.WorkDir = workDir
 	// No compiles ahead of time when the registry may have the build.
 	opt.Plan.NoEarlyBuild = opt.Remote != nil
@@ -167,6 +172,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		}
 		return r.open(dir)
 	}}
+	discard = func() { store.Discard(workDir) }
 	if opt.Remote != nil {
 		if res, err := b.fromRemote(ctx, opt.Remote, store, fp); res != nil || err != nil {
 			return res, err

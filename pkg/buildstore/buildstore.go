@@ -33,6 +33,7 @@ import (
 //	  builds/<fingerprint>/oci/        OCI image layout
 //	  builds/<fingerprint>/build.json  what was built
 //	  last -> builds/<fingerprint>
+//	  trash/                           scratch folders, removed later
 type Builds struct {
 	Dir string
 	// Verify, if set, checks a stored build before it is reused; a build
@@ -50,6 +51,7 @@ func (b Builds) logf(format string, args ...any) {
 
 const (
 	buildsDir  = "builds"
+	trashDir   = "trash"
 	lastLink   = "last"
 	ResultFile = "build.json"
 	tmpBuild   = ".tmp-"
@@ -152,6 +154,7 @@ func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting fu
 	go func() {
 		defer close(pruned)
 		_ = b.prune(keep-1, filepath.Base(tmp))
+		b.emptyTrash()
 	}()
 	rec, err = build(tmp)
 	<-pruned
@@ -164,6 +167,36 @@ func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting fu
 	// What is left over: with keep 1, the build "last" was until now.
 	_ = b.Prune(keep)
 	return rec, b.Path(fp), false, nil
+}
+
+// Discard removes dir, a build's scratch folder, at little cost to the
+// build: it is moved into the store's trash (a rename, when both are on
+// one file system), which the next build that makes something empties
+// while its compiler runs. Removing a program of many megabytes costs the
+// kernel milliseconds (freeing its pages), which would otherwise be the
+// build's. When dir cannot be moved, it is removed at once.
+func (b Builds) Discard(dir string) {
+	if os.Remove(dir) == nil {
+		return // it was empty (a build that compiled nothing)
+	}
+	trash := filepath.Join(b.Dir, trashDir)
+	if Check(b.Dir) == nil && os.MkdirAll(trash, 0o755) == nil && os.Rename(dir, filepath.Join(trash, filepath.Base(dir))) == nil {
+		return
+	}
+	os.RemoveAll(dir)
+}
+
+// emptyTrash removes what Discard moved into the trash. Another process
+// may be emptying it too, or adding to it: each entry is whole.
+func (b Builds) emptyTrash() {
+	trash := filepath.Join(b.Dir, trashDir)
+	entries, err := os.ReadDir(trash)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(trash, e.Name()))
+	}
 }
 
 // Load reads the result of the complete build fp into v. It reports false

@@ -253,3 +253,56 @@ func TestBuildKeepsKeep(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscard: a scratch folder is moved into the trash (an empty one is
+// simply removed), and the next build that makes something empties the
+// trash; a folder that cannot be moved there is removed at once.
+func TestDiscard(t *testing.T) {
+	b := Builds{Dir: filepath.Join(t.TempDir(), ".kiln")}
+	if err := b.Init(); err != nil {
+		t.Fatal(err)
+	}
+	scratch := t.TempDir()
+	work := filepath.Join(scratch, "kiln-build-1")
+	testutil.WriteFile(t, filepath.Join(work, "program"), "a large program")
+	empty := filepath.Join(scratch, "kiln-build-2")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b.Discard(work)
+	b.Discard(empty)
+	if got := testutil.Ls(t, scratch); len(got) != 0 {
+		t.Fatalf("left %q where the folders were", got)
+	}
+	trash := filepath.Join(b.Dir, trashDir)
+	if got := testutil.Ls(t, trash); !slices.Equal(got, []string{"kiln-build-1"}) {
+		t.Fatalf("trash holds %q, want the folder that held a file", got)
+	}
+	// A build that is reused makes nothing: the trash stays.
+	commit(t, b, "a", time.Now())
+	if _, _, reused, err := Build(context.Background(), b, "a", 3, nil, func(string) (result, error) { return result{}, nil }, nil); err != nil || !reused {
+		t.Fatalf("reuse: %v, reused %v", err, reused)
+	}
+	if got := testutil.Ls(t, trash); len(got) != 1 {
+		t.Fatalf("a reused build emptied the trash: %q", got)
+	}
+	if _, _, _, err := Build(context.Background(), b, "b", 3, nil, func(dir string) (result, error) {
+		testutil.WriteFile(t, filepath.Join(dir, "oci", "oci-layout"), layout.LayoutFile)
+		return result{Fingerprint: "b"}, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.Ls(t, trash); len(got) != 0 {
+		t.Fatalf("the trash holds %q after a build", got)
+	}
+	// No trash to move into (a file is in its way): removed at once.
+	if err := os.RemoveAll(trash); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WriteFile(t, trash, "in the way")
+	testutil.WriteFile(t, filepath.Join(work, "program"), "another program")
+	b.Discard(work)
+	if _, err := os.Stat(work); !os.IsNotExist(err) {
+		t.Fatalf("the folder that could not be moved is still there: %v", err)
+	}
+}

@@ -266,10 +266,9 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	if c.err != nil {
 		return nil, c.err
 	}
-	// Unlinking a binary of many megabytes takes milliseconds, which the
-	// rest of the build need not wait for: the build's work folder, which
-	// holds it, is removed at the end in any case.
-	go os.Remove(c.binary)
+	// The binary stays: the build's work folder, which holds it, is
+	// removed at the end (build.Build moves it into .kiln's trash, removed
+	// while the next build compiles: freeing its pages takes milliseconds).
 	return contrib, err
 }
 
