@@ -1,11 +1,14 @@
 package layer
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // Early is a look at a layer's large private file before it is final, and
@@ -37,6 +40,7 @@ func Look(ctx context.Context, path, keep string) *Early {
 		defer close(e.done)
 		e.lookAtKept(ctx)
 		e.lookAtFile(ctx, path)
+		warmCompressor()
 	}()
 	return e
 }
@@ -138,6 +142,37 @@ func (e *Early) Close() {
 		unmap()
 	}
 	e.unmaps, e.file, e.kept = nil, nil, nil
+}
+
+// warmCompressor readies a compressor and a buffer for the blocks Write
+// will compress (the first, with the build ID, always changes): a new
+// compressor's tables and a new buffer are fresh memory, whose first
+// touch costs a fault a page.
+func warmCompressor() {
+	in, out := getBuf(), getBuf()
+	defer putBuf(in)
+	defer putBuf(out)
+	// Varied bytes, so that their hashes reach every page of the
+	// compressor's tables.
+	*in = (*in)[:GzipHeadSize]
+	x := uint32(1)
+	for i := range *in {
+		x = x*1664525 + 1013904223
+		(*in)[i] = byte(x >> 24)
+	}
+	buf := bytes.NewBuffer(*out)
+	fw, _ := flatePool.Get().(*flate.Writer)
+	if fw == nil {
+		var err error
+		if fw, err = flate.NewWriter(buf, GzipLevel); err != nil {
+			return
+		}
+	} else {
+		fw.Reset(buf)
+	}
+	fw.Write(*in)
+	fw.Flush()
+	flatePool.Put(fw)
 }
 
 // touchSink keeps touch's reads from being optimised away.
