@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-build/kiln/pkg/build"
 	"github.com/kiln-build/kiln/pkg/layer"
 	"github.com/kiln-build/kiln/pkg/platform"
+	"github.com/kiln-build/kiln/pkg/publish"
 	"github.com/kiln-build/kiln/pkg/registry"
 )
 
@@ -67,6 +68,9 @@ type delivery struct {
 	dockerHub             bool
 	stream                io.Writer      // receives the archive of --output tar:- or oci-archive:-
 	signer                *attest.Signer // nil: unsigned
+	// staged has the layers of --output oci:DIR copied in as the build
+	// writes them (publish.Stage); nil for other outputs.
+	staged *publish.Stage
 }
 
 // options parses the flags: what to build (with args) and where to
@@ -190,6 +194,11 @@ regular file atomically.`,
 			}
 			rep, wait := newReporter(stderr, f.quiet)
 			opt.Plan.Progress = rep
+			if d.output.kind == "oci" {
+				d.staged = d.layout(nil, rep).Stage(cmd.Context())
+				defer d.staged.Close()
+				opt.Blobs = d.staged.Add
+			}
 			res, err := build.Build(cmd.Context(), opt)
 			out := stdout
 			if d.output.path == "-" {

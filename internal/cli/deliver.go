@@ -33,7 +33,7 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 	}
 	switch d.output.kind {
 	case "oci":
-		pubs = append(pubs, publish.Layout{Dir: d.output.path, From: []blob.Store{buildFrom(res)}, Progress: rep, Tags: d.tags, Signer: publishSigner(d.signer)})
+		pubs = append(pubs, d.layout(res, rep))
 	case "oci-archive":
 		pubs = append(pubs, publish.OCIArchive{File: d.output.path, Stream: d.stream, Signer: publishSigner(d.signer)})
 	case "tar":
@@ -75,6 +75,16 @@ func deliver(ctx context.Context, res *build.Result, d delivery, reg registry.Op
 	}
 	record(res, locs, loadedInto)
 	return nil
+}
+
+// layout is the publisher of --output oci:DIR, for res (nil: before the
+// build, to stage its blobs).
+func (d delivery) layout(res *build.Result, rep progress.Reporter) publish.Layout {
+	p := publish.Layout{Dir: d.output.path, Progress: rep, Tags: d.tags, Signer: publishSigner(d.signer), Staged: d.staged}
+	if res != nil {
+		p.From = []blob.Store{buildFrom(res)}
+	}
+	return p
 }
 
 // images are res's images as publishers take them.

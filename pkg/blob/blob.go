@@ -109,34 +109,51 @@ func (s Store) WriteBytes(data []byte, mt types.MediaType) (v1.Descriptor, error
 // *CorruptError if not, and nothing is stored); from a Fresh store, a copy
 // made by the kernel.
 func (s Store) Link(src Store, h v1.Hash) error {
-	from, to := src.Path(h), s.Path(h)
-	if _, err := os.Stat(to); err == nil {
+	if _, err := os.Stat(s.Path(h)); err == nil {
 		return nil
 	}
-	r, err := os.Open(from)
+	r, err := os.Open(src.Path(h))
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	_, err = s.link(r, h, src.Fresh)
+	return err
+}
+
+// LinkFile is Link from the open file r, the blob h of a Fresh store
+// (opened before that store could move it, as a build's is when the
+// build is committed). It reports whether it stored a copy: not when s
+// has the blob already.
+func (s Store) LinkFile(r *os.File, h v1.Hash) (bool, error) {
+	if _, err := os.Stat(s.Path(h)); err == nil {
+		return false, nil
+	}
+	return s.link(r, h, true)
+}
+
+// link stores a copy of r as the blob h; fresh says r was hashed as this
+// process wrote it, and needs no hashing again.
+func (s Store) link(r *os.File, h v1.Hash, fresh bool) (bool, error) {
 	w, err := s.Create()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer w.Abort()
 	if clone(w.f, r) == nil {
-		return w.commitAs(h)
+		return true, w.commitAs(h)
 	}
-	if src.Fresh {
+	if fresh {
 		// In the kernel (copy_file_range), unhashed.
 		if _, err := w.f.ReadFrom(r); err != nil {
-			return err
+			return false, err
 		}
-		return w.commitAs(h)
+		return true, w.commitAs(h)
 	}
 	if _, err := io.Copy(w, r); err != nil {
-		return err
+		return false, err
 	}
-	return w.commitVerified(h, from)
+	return true, w.commitVerified(h, r.Name())
 }
 
 // CorruptError says that a blob's content does not hash to its digest.

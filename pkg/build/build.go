@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kiln-build/kiln/pkg/attest"
+	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/image"
 	"github.com/kiln-build/kiln/pkg/layer"
@@ -50,6 +51,12 @@ type Options struct {
 	// SBOM is the format of the SBOM attached to each platform's image;
 	// "" means kiln.yaml's sbom:, else SPDX.
 	SBOM attest.Format
+	// Blobs, if set, is told of each layer kiln writes into the build,
+	// the blob h of store, as soon as it is complete: an output can copy
+	// it meanwhile (publish.Stage.Add). It must not block, and must open
+	// the blob before it returns: the build's folder is renamed once
+	// complete.
+	Blobs func(store blob.Store, h v1.Hash)
 }
 
 // Result says what was built.
@@ -221,7 +228,7 @@ func planAndFingerprint(ctx context.Context, opt Options) (*plan.Plan, *builder,
 				return nil, nil, "", fmt.Errorf("%s: sbom: %w", pl.Project.Config.Path, err)
 			}
 		}
-		b := &builder{plan: pl, sbom: sbom, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
+		b := &builder{plan: pl, sbom: sbom, blobs: opt.Blobs, layerOpt: layer.Options{ModTime: pl.Project.Source.Date, Compression: opt.Compression}}
 		step := pl.Progress.Start("fingerprinting inputs", 0)
 		fp, err := b.fingerprint(pctx)
 		step.Done(err)
@@ -286,6 +293,7 @@ type builder struct {
 	plan     *plan.Plan
 	layerOpt layer.Options
 	sbom     attest.Format
+	blobs    func(blob.Store, v1.Hash) // Options.Blobs
 }
 
 // build writes every image into the layout lay and names them in its
@@ -536,6 +544,13 @@ func (b *builder) buildPlatform(ctx context.Context, lay layout.Layout, t *plan.
 	c, err := t.Build(ctx, lay.Blobs(), p, b.layerOpt)
 	if err != nil {
 		return platformBuild{}, err
+	}
+	if b.blobs != nil {
+		for _, l := range c.Layers {
+			if h, err := l.Layer.Digest(); err == nil {
+				b.blobs(lay.Blobs(), h)
+			}
+		}
 	}
 	spec := image.Spec{
 		Platform:   p,

@@ -26,6 +26,9 @@ type Layout struct {
 	// Signer, if set, signs each image (and its provenance) as cosign
 	// would, with the image's name as the repository.
 	Signer Signer
+	// Staged, if set, has copied blobs of the images in already, and
+	// holds the layout's lock (Stage): Publish takes both over.
+	Staged *Stage
 }
 
 // Publish implements Publisher. It holds the layout's lock meanwhile.
@@ -33,18 +36,16 @@ func (p Layout) Publish(ctx context.Context, images []Image) ([]Location, error)
 	if err := layout.CheckDir(p.Dir); err != nil {
 		return nil, err
 	}
-	release, err := lock.Lock(ctx, p.Dir, func() {
-		if p.Progress != nil {
-			p.Progress.Logf("waiting for another kiln build writing to %s", p.Dir)
-		}
-	})
+	release, initialised, err := p.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 	lay := layout.Layout{Root: p.Dir}
-	if err := lay.Init(); err != nil {
-		return nil, err
+	if !initialised {
+		if err := lay.Init(); err != nil {
+			return nil, err
+		}
 	}
 	var descs []v1.Descriptor
 	var out []Location
@@ -75,4 +76,22 @@ func (p Layout) Publish(ctx context.Context, images []Image) ([]Location, error)
 		out = append(out, Location{Image: img.Name, Kind: KindLayout, Ref: "oci:" + p.Dir + ":" + refs[min(1, len(refs)-1)]})
 	}
 	return out, lay.Put(descs...)
+}
+
+// lock takes the layout's lock, or the one p.Staged holds; initialised
+// says the layout was initialised under it already.
+func (p Layout) lock(ctx context.Context) (release func(), initialised bool, err error) {
+	if p.Staged != nil {
+		return p.Staged.lock(ctx)
+	}
+	release, err = lock.Lock(ctx, p.Dir, p.waiting())
+	return release, false, err
+}
+
+// waiting tells p.Progress that the layout's lock is held by another.
+func (p Layout) waiting() func() {
+	if p.Progress == nil {
+		return nil
+	}
+	return func() { p.Progress.Logf("waiting for another kiln build writing to %s", p.Dir) }
 }
