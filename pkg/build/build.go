@@ -357,6 +357,7 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 				if err != nil {
 					return err
 				}
+				b.offer(store, dl)
 				shared = append(shared, mutate.Addendum{Layer: dl, History: runtime.History(b.layerOpt, "kiln: data "+strings.Join(t.Data.Doc, ", "), "data directories")})
 			}
 			imgs[i], artifacts[i], builds[i], err = b.buildTarget(gctx, lay, t, shared)
@@ -426,6 +427,17 @@ func (b *builder) linkBases(ctx context.Context, lay layout.Layout, bases map[st
 		}
 	}()
 	return done
+}
+
+// offer tells Options.Blobs, if set, of the layer l just written into
+// store.
+func (b *builder) offer(store blob.Store, l v1.Layer) {
+	if b.blobs == nil {
+		return
+	}
+	if h, err := l.Digest(); err == nil {
+		b.blobs(store, h)
+	}
 }
 
 // baseKey identifies t's base.
@@ -545,12 +557,8 @@ func (b *builder) buildPlatform(ctx context.Context, lay layout.Layout, t *plan.
 	if err != nil {
 		return platformBuild{}, err
 	}
-	if b.blobs != nil {
-		for _, l := range c.Layers {
-			if h, err := l.Layer.Digest(); err == nil {
-				b.blobs(lay.Blobs(), h)
-			}
-		}
+	for _, l := range c.Layers {
+		b.offer(lay.Blobs(), l.Layer)
 	}
 	spec := image.Spec{
 		Platform:   p,

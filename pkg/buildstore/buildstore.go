@@ -33,7 +33,7 @@ import (
 //	  builds/<fingerprint>/oci/        OCI image layout
 //	  builds/<fingerprint>/build.json  what was built
 //	  last -> builds/<fingerprint>
-//	  trash/                           scratch folders, removed later
+//	  trash/                           compiled programs, removed later
 type Builds struct {
 	Dir string
 	// Verify, if set, checks a stored build before it is reused; a build
@@ -170,20 +170,37 @@ func Build[R any](ctx context.Context, b Builds, fp string, keep int, waiting fu
 }
 
 // Discard removes dir, a build's scratch folder, at little cost to the
-// build: it is moved into the store's trash (a rename, when both are on
-// one file system), which the next build that makes something empties
-// while its compiler runs. Removing a program of many megabytes costs the
-// kernel milliseconds (freeing its pages), which would otherwise be the
-// build's. When dir cannot be moved, it is removed at once.
+// build: its large files (the programs it compiled) are moved into the
+// store's trash (a rename, when both are on one file system), which the
+// next build that makes something empties while its compiler runs, and
+// the rest is removed at once. Removing a program of many megabytes costs
+// the kernel milliseconds (freeing its pages), which would otherwise be
+// the build's. Nothing else goes into the trash: generated sources never
+// land in the project, even in .kiln.
 func (b Builds) Discard(dir string) {
-	if os.Remove(dir) == nil {
-		return // it was empty (a build that compiled nothing)
-	}
-	trash := filepath.Join(b.Dir, trashDir)
-	if Check(b.Dir) == nil && os.MkdirAll(trash, 0o755) == nil && os.Rename(dir, filepath.Join(trash, filepath.Base(dir))) == nil {
-		return
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Size() >= trashAtLeast {
+			b.trash(filepath.Join(dir, e.Name()))
+		}
 	}
 	os.RemoveAll(dir)
+}
+
+// trashAtLeast is the size from which Discard moves a file rather than
+// removing it: a program's.
+const trashAtLeast = 1 << 20
+
+// trash moves the file p into the trash, named after its folder and
+// itself.
+func (b Builds) trash(p string) {
+	trash := filepath.Join(b.Dir, trashDir)
+	if Check(b.Dir) == nil && os.MkdirAll(trash, 0o755) == nil {
+		os.Rename(p, filepath.Join(trash, filepath.Base(filepath.Dir(p))+"-"+filepath.Base(p)))
+	}
 }
 
 // emptyTrash removes what Discard moved into the trash. Another process

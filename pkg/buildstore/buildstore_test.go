@@ -254,9 +254,10 @@ func TestBuildKeepsKeep(t *testing.T) {
 	}
 }
 
-// TestDiscard: a scratch folder is moved into the trash (an empty one is
-// simply removed), and the next build that makes something empties the
-// trash; a folder that cannot be moved there is removed at once.
+// TestDiscard: a scratch folder's programs (large files) are moved into
+// the trash and the rest removed at once (an empty folder simply goes);
+// the next build that makes something empties the trash; a program that
+// cannot be moved there is removed.
 func TestDiscard(t *testing.T) {
 	b := Builds{Dir: filepath.Join(t.TempDir(), ".kiln")}
 	if err := b.Init(); err != nil {
@@ -264,7 +265,10 @@ func TestDiscard(t *testing.T) {
 	}
 	scratch := t.TempDir()
 	work := filepath.Join(scratch, "kiln-build-1")
-	testutil.WriteFile(t, filepath.Join(work, "program"), "a large program")
+	program := strings.Repeat("x", trashAtLeast)
+	testutil.WriteFile(t, filepath.Join(work, "server-linux-amd64"), program)
+	testutil.WriteFile(t, filepath.Join(work, "wrapper-1", "main.go"), "package main")
+	testutil.WriteFile(t, filepath.Join(work, "overlay.json"), "{}")
 	empty := filepath.Join(scratch, "kiln-build-2")
 	if err := os.Mkdir(empty, 0o700); err != nil {
 		t.Fatal(err)
@@ -275,8 +279,8 @@ func TestDiscard(t *testing.T) {
 		t.Fatalf("left %q where the folders were", got)
 	}
 	trash := filepath.Join(b.Dir, trashDir)
-	if got := testutil.Ls(t, trash); !slices.Equal(got, []string{"kiln-build-1"}) {
-		t.Fatalf("trash holds %q, want the folder that held a file", got)
+	if got := testutil.Ls(t, trash); !slices.Equal(got, []string{"kiln-build-1-server-linux-amd64"}) {
+		t.Fatalf("trash holds %q, want the program alone", got)
 	}
 	// A build that is reused makes nothing: the trash stays.
 	commit(t, b, "a", time.Now())
@@ -300,9 +304,9 @@ func TestDiscard(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WriteFile(t, trash, "in the way")
-	testutil.WriteFile(t, filepath.Join(work, "program"), "another program")
+	testutil.WriteFile(t, filepath.Join(work, "server-linux-amd64"), program)
 	b.Discard(work)
 	if _, err := os.Stat(work); !os.IsNotExist(err) {
-		t.Fatalf("the folder that could not be moved is still there: %v", err)
+		t.Fatalf("the folder whose program could not be moved is still there: %v", err)
 	}
 }
