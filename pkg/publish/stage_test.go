@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
+	"github.com/kiln-build/kiln/internal/testutil"
 	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/layout"
 	"github.com/kiln-build/kiln/pkg/lock"
@@ -117,7 +118,7 @@ func TestStageClosedUnpublished(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	_, _ = buildStore(t, out, had) // the output holds an image already
-	before := ls(t, filepath.Join(out, "blobs", "sha256"))
+	before := testutil.Ls(t, filepath.Join(out, "blobs", "sha256"))
 
 	img, err := random.Image(2048, 2)
 	if err != nil {
@@ -129,30 +130,17 @@ func TestStageClosedUnpublished(t *testing.T) {
 		st.Add(src, h) // the second image's layer is not in src: skipped
 	}
 	st.Close()
-	if after := ls(t, filepath.Join(out, "blobs", "sha256")); !slices.Equal(after, before) {
+	if after := testutil.Ls(t, filepath.Join(out, "blobs", "sha256")); !slices.Equal(after, before) {
 		t.Fatalf("blobs after a closed stage: %q, before: %q", after, before)
 	}
 	lockFree(t, out)
 	st.Add(src, layerDigests(t, img)[0]) // after Close: nothing
-	if after := ls(t, filepath.Join(out, "blobs", "sha256")); !slices.Equal(after, before) {
+	if after := testutil.Ls(t, filepath.Join(out, "blobs", "sha256")); !slices.Equal(after, before) {
 		t.Fatalf("a blob added after Close was copied: %q", after)
 	}
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func ls(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
 
 // lockFree fails unless the layout's lock can be taken at once.
 func lockFree(t *testing.T, dir string) {

@@ -29,10 +29,24 @@ func watchInstall(dir, name string) (installed <-chan struct{}, stop func()) {
 		unix.Close(fd)
 		return nil, func() {}
 	}
-	// Non-blocking, the file is read through the runtime's poller, and
-	// closing it ends a read under way.
-	f := os.NewFile(uintptr(fd), "inotify")
 	ch := make(chan struct{})
+	stop = readEvents(fd, func(events []byte) bool {
+		if renamedInto(events, name) {
+			close(ch)
+			return true
+		}
+		return false
+	})
+	return ch, stop
+}
+
+// readEvents reads the events of the inotify instance fd (non-blocking,
+// through the runtime's poller, so that closing it ends a read under way)
+// and gives them to handle until it reports that it saw what it waited
+// for; the instance is then closed at once (see watchInstall). stop
+// closes it in the background.
+func readEvents(fd int, handle func(events []byte) bool) (stop func()) {
+	f := os.NewFile(uintptr(fd), "inotify")
 	go func() {
 		buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 		for {
@@ -40,14 +54,13 @@ func watchInstall(dir, name string) (installed <-chan struct{}, stop func()) {
 			if err != nil {
 				return
 			}
-			if renamedInto(buf[:n], name) {
-				close(ch)
+			if handle(buf[:n]) {
 				f.Close()
 				return
 			}
 		}
 	}()
-	return ch, func() { go f.Close() }
+	return func() { go f.Close() }
 }
 
 // renamedInto reports whether the inotify events in buf include a file

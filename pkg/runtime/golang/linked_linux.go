@@ -27,23 +27,15 @@ func watchLinked(dir string) (linked <-chan string, stop func()) {
 		unix.Close(fd)
 		return nil, func() {}
 	}
-	f := os.NewFile(uintptr(fd), "inotify")
 	ch := make(chan string, 1)
-	go func() {
-		buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
-		for {
-			n, err := f.Read(buf)
-			if err != nil {
-				return
-			}
-			if p := w.handle(buf[:n]); p != "" {
-				ch <- p
-				f.Close() // see watchInstall: released at once, not waited for
-				return
-			}
+	stop = readEvents(fd, func(events []byte) bool {
+		if p := w.handle(events); p != "" {
+			ch <- p
+			return true
 		}
-	}()
-	return ch, func() { go f.Close() }
+		return false
+	})
+	return ch, stop
 }
 
 // linkWatch follows the folders the go command makes down to the
