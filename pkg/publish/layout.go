@@ -33,9 +33,6 @@ type Layout struct {
 
 // Publish implements Publisher. It holds the layout's lock meanwhile.
 func (p Layout) Publish(ctx context.Context, images []Image) ([]Location, error) {
-	if err := layout.CheckDir(p.Dir); err != nil {
-		return nil, err
-	}
 	release, initialised, err := p.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -79,10 +76,16 @@ func (p Layout) Publish(ctx context.Context, images []Image) ([]Location, error)
 }
 
 // lock takes the layout's lock, or the one p.Staged holds; initialised
-// says the layout was initialised under it already.
+// says the layout was initialised under it already. A folder that is
+// neither empty nor a layout is refused before anything is written in it.
 func (p Layout) lock(ctx context.Context) (release func(), initialised bool, err error) {
 	if p.Staged != nil {
-		return p.Staged.lock(ctx)
+		if release, ok := p.Staged.takeLock(); ok {
+			return release, true, nil // checked before it was taken
+		}
+	}
+	if err := layout.CheckDir(p.Dir); err != nil {
+		return nil, false, err
 	}
 	release, err = lock.Lock(ctx, p.Dir, p.waiting())
 	return release, false, err

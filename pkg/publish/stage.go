@@ -77,20 +77,28 @@ func (s *Stage) Add(src blob.Store, h v1.Hash) {
 func (s *Stage) copier(ctx context.Context) {
 	defer close(s.done)
 	lay := layout.Layout{Root: s.dir}
-	ready := false
+	tried := false
 	for {
 		s.mu.Lock()
 		batch, closed := s.queue, s.closed
 		s.queue = nil
 		s.mu.Unlock()
 		for _, b := range batch {
-			if !ready && s.release == nil && layout.CheckDir(s.dir) == nil {
-				if release, err := lock.Lock(ctx, s.dir, s.progress); err == nil {
-					s.release = release
-					ready = lay.Init() == nil
+			if !tried {
+				// A folder that is not a layout is left alone, and any
+				// failure left for Publish to report.
+				tried = true
+				if layout.CheckDir(s.dir) == nil {
+					if release, err := lock.Lock(ctx, s.dir, s.progress); err == nil {
+						if lay.Init() == nil {
+							s.release = release
+						} else {
+							release()
+						}
+					}
 				}
 			}
-			if ready {
+			if s.release != nil {
 				if copied, err := lay.Blobs().LinkFile(b.f, b.h); err == nil && copied {
 					s.added = append(s.added, b.h)
 				}
@@ -116,16 +124,16 @@ func (s *Stage) finish() {
 	<-s.done
 }
 
-// lock returns the layout's lock for Publish: the one the Stage holds,
-// which Publish then releases, or a new one.
-func (s *Stage) lock(ctx context.Context) (release func(), initialised bool, err error) {
+// takeLock waits for the staged copies and hands the layout's lock over
+// to Publish, which then releases it; ok is false when the Stage holds
+// none (it copied nothing).
+func (s *Stage) takeLock() (release func(), ok bool) {
 	s.finish()
-	if s.release != nil {
-		s.taken = true
-		return s.release, true, nil
+	if s.release == nil {
+		return nil, false
 	}
-	release, err = lock.Lock(ctx, s.dir, s.progress)
-	return release, false, err
+	s.taken = true
+	return s.release, true
 }
 
 // Close ends the Stage. Unless Publish took it over, the blobs it copied

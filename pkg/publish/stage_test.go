@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,4 +153,31 @@ func lockFree(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	release()
+}
+
+// TestStageRefusesNonLayout: an output folder that is neither empty nor a
+// layout is refused as without staging, and nothing is written in it
+// (no lock file, no blob). Publish's check once raced the stage's lock
+// file (TestInitBuildServe, e2e).
+func TestStageRefusesNonLayout(t *testing.T) {
+	img, err := random.Image(1024, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, read := buildStore(t, t.TempDir(), img)
+	out := t.TempDir()
+	testutil.WriteFile(t, filepath.Join(out, "notes.txt"), "mine")
+	p := Layout{Dir: out}
+	st := p.Stage(context.Background())
+	defer st.Close()
+	for _, h := range layerDigests(t, img) {
+		st.Add(src, h)
+	}
+	p.Staged, p.From = st, []blob.Store{src}
+	if _, err := p.Publish(context.Background(), []Image{{Name: "app", Artifact: read}}); err == nil || !strings.Contains(err.Error(), "neither empty nor an OCI image layout") {
+		t.Fatalf("Publish into a folder that is not a layout: %v", err)
+	}
+	if got := testutil.Ls(t, out); !slices.Equal(got, []string{"notes.txt"}) {
+		t.Fatalf("the folder holds %q", got)
+	}
 }
