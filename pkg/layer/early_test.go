@@ -24,11 +24,13 @@ func TestEarlySameBytes(t *testing.T) {
 		after  func(final []byte) // what changes after the look
 		copied bool               // the final file is a copy, not the file looked at
 		damage bool               // a kept block is damaged
+		cut    bool               // a kept block is cut short in place after the look
 	}{
 		{name: "head stamped", after: func(b []byte) { stamp(b, 3948) }},
 		{name: "head and a later block changed", after: func(b []byte) { stamp(b, 3948); stamp(b, GzipHeadSize+2*GzipBlockSize+77) }},
 		{name: "copied", after: func(b []byte) { stamp(b, 3948) }, copied: true},
 		{name: "kept block damaged", after: func(b []byte) { stamp(b, 3948) }, damage: true},
+		{name: "kept block cut short after the look", after: func(b []byte) { stamp(b, 3948) }, cut: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -66,6 +68,12 @@ func TestEarlySameBytes(t *testing.T) {
 			early := Look(context.Background(), linked, keep)
 			defer early.Close()
 			<-early.done
+			if c.cut {
+				// In place, under the look's mapping: reading it faults.
+				if err := os.Truncate(filepath.Join(keep, "1"), 64<<10); err != nil {
+					t.Fatal(err)
+				}
+			}
 			final := bytes.Clone(data)
 			c.after(final)
 			f, err := os.OpenFile(linked, os.O_WRONLY, 0)

@@ -318,8 +318,10 @@ func (z *gzipWriter) compress(index int, block, dict []byte, last bool) blockRes
 		kept = filepath.Join(z.keep, strconv.Itoa(index))
 		if k, found, looked := z.early.keptAt(z.keep, index); looked {
 			// The look mapped and checked the kept blocks already (and
-			// owns their mappings); only the input is left to compare.
-			if found && k.holds(block, dict, last) {
+			// owns their mappings); only the input is left to compare. A
+			// kept file cut short since is a miss, as in readKept.
+			hit := false
+			if found && !faulted(func() { hit = k.holds(block, dict, last) }) && hit {
 				return blockResult{out: k.out, crc: k.crc, n: len(block)}
 			}
 		} else if k, release, ok := readKept(kept, block, dict, last); ok {
