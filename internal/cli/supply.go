@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kiln-build/kiln/internal/environ"
 	"github.com/kiln-build/kiln/pkg/attest"
 	"github.com/kiln-build/kiln/pkg/publish"
 	"github.com/kiln-build/kiln/pkg/registry"
@@ -61,9 +61,9 @@ func (f *supplyFlags) signer(env []string) (*attest.Signer, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	password, set := lookupEnv(env, envSignPassword)
+	password, set := environ.Lookup(env, envSignPassword)
 	if !set {
-		password, set = lookupEnv(env, envCosignPassword)
+		password, set = environ.Lookup(env, envCosignPassword)
 	}
 	s, err := attest.LoadKey(data, []byte(password))
 	switch {
@@ -81,17 +81,6 @@ func publishSigner(s *attest.Signer) publish.Signer {
 		return nil
 	}
 	return s
-}
-
-// lookupEnv finds the last value of key in env.
-func lookupEnv(env []string, key string) (string, bool) {
-	value, found := "", false
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
-			value, found = v, true
-		}
-	}
-	return value, found
 }
 
 func newVerifyCommand(stdout io.Writer) *cobra.Command {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/environ"
 	"github.com/kiln-build/kiln/internal/lazy"
 	"github.com/kiln-build/kiln/pkg/buildstore"
 	"github.com/kiln-build/kiln/pkg/config"
@@ -165,16 +166,8 @@ func (p *Project) TemplateData() *config.TemplateData {
 
 // Getenv looks key up in the project's environment.
 func (p *Project) Getenv(key string) string {
-	return lookup(p.Env, key)
-}
-
-func lookup(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
-			return v
-		}
-	}
-	return ""
+	v, _ := environ.Lookup(p.Env, key)
+	return v
 }
 
 func readSource(ctx context.Context, root string, env []string) (Source, error) {
@@ -182,7 +175,8 @@ func readSource(ctx context.Context, root string, env []string) (Source, error) 
 	if mayBeRepository(root) {
 		s = readGit(ctx, root)
 	}
-	switch epoch := lookup(env, "SOURCE_DATE_EPOCH"); {
+	epoch, _ := environ.Lookup(env, "SOURCE_DATE_EPOCH")
+	switch {
 	case epoch != "":
 		n, err := strconv.ParseInt(epoch, 10, 64)
 		if err != nil || n < 0 {

@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/kiln-build/kiln/internal/environ"
 	"github.com/kiln-build/kiln/pkg/blob"
 	"github.com/kiln-build/kiln/pkg/config"
 	"github.com/kiln-build/kiln/pkg/hashcache"
@@ -130,7 +131,7 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 	// linker's output can be watched for (unless GOTMPDIR is set: then it
 	// is the user's).
 	stopLinked := func() {}
-	if tmp := c.binary + ".gotmp"; lookupEnv(env, "GOTMPDIR") == "" && os.Mkdir(tmp, 0o700) == nil {
+	if tmp := c.binary + ".gotmp"; !gotmpSet(env) && os.Mkdir(tmp, 0o700) == nil {
 		env = append(env, "GOTMPDIR="+tmp)
 		c.linked, stopLinked = watchLinked(tmp)
 	}
@@ -322,6 +323,12 @@ func (b *Builder) contribution(ctx context.Context, store blob.Store, p v1.Platf
 		Packages:   pkgs,
 		Inputs:     inputs,
 	}, nil
+}
+
+// gotmpSet reports whether env sets GOTMPDIR (to anything but "").
+func gotmpSet(env []string) bool {
+	v, _ := environ.Lookup(env, "GOTMPDIR")
+	return v != ""
 }
 
 // keepDir is where the blocks of the binary layer for p are kept, or ""

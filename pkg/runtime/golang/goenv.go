@@ -84,15 +84,3 @@ func (b *Builder) goEnvKey() string {
 	}
 	return fmt.Sprintf("%x", h.Sum(nil)[:12])
 }
-
-// lookupEnv returns key's value in env, where the last setting wins (as
-// for a command run with it).
-func lookupEnv(env []string, key string) string {
-	v := ""
-	for _, kv := range env {
-		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
-			v = val
-		}
-	}
-	return v
-}
