@@ -5,10 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
-
-	"github.com/klauspost/compress/flate"
 )
 
 // Early is a look at a layer's large private file before it is final, and
@@ -52,25 +49,17 @@ func (e *Early) lookAtKept(ctx context.Context) {
 		return
 	}
 	for _, ent := range entries {
-		i, err := strconv.Atoi(ent.Name())
-		if err != nil || i < 0 || strconv.Itoa(i) != ent.Name() || ctx.Err() != nil {
+		i, ok := keptIndex(ent.Name())
+		if !ok || i < 0 || ctx.Err() != nil {
 			continue
 		}
-		data, unmap, err := mapFile(filepath.Join(e.keep, ent.Name()), keptHeaderSize+gzipDictSize+3*GzipBlockSize)
-		if err != nil {
-			continue
+		k, unmap, ok := mapKept(filepath.Join(e.keep, ent.Name()), keptHeaderSize+gzipDictSize+3*GzipBlockSize, func(k keptBlock) bool {
+			touch(k.in)
+			return true
+		})
+		if ok {
+			e.kept[i], e.unmaps = k, append(e.unmaps, unmap)
 		}
-		var k keptBlock
-		ok := false
-		if faulted(func() {
-			if k, ok = parseKept(data); ok {
-				touch(k.in)
-			}
-		}) || !ok {
-			unmap()
-			continue
-		}
-		e.kept[i], e.unmaps = k, append(e.unmaps, unmap)
 	}
 }
 
@@ -113,16 +102,15 @@ func (e *Early) keptAt(keep string, i int) (k keptBlock, found, looked bool) {
 	return k, found, true
 }
 
-// fileFor returns the look's mapping of the open file f, if it looked at
-// this very file (the same inode, now renamed into place) and it has size
-// bytes.
-func (e *Early) fileFor(f *os.File, size int64) []byte {
+// fileFor returns the look's mapping of the file fi describes, if it
+// looked at this very file (the same inode, now renamed into place) and
+// it has size bytes.
+func (e *Early) fileFor(fi os.FileInfo, size int64) []byte {
 	if e == nil {
 		return nil
 	}
 	<-e.done
-	fi, err := f.Stat()
-	if err != nil || e.file == nil || fi.Size() != size || int64(len(e.file)) != size {
+	if e.file == nil || fi.Size() != size || int64(len(e.file)) != size {
 		return nil
 	}
 	if dev, ino, ok := fileID(fi); !ok || dev != e.dev || ino != e.ino {
@@ -160,15 +148,9 @@ func warmCompressor() {
 		x = x*1664525 + 1013904223
 		(*in)[i] = byte(x >> 24)
 	}
-	buf := bytes.NewBuffer(*out)
-	fw, _ := flatePool.Get().(*flate.Writer)
-	if fw == nil {
-		var err error
-		if fw, err = flate.NewWriter(buf, GzipLevel); err != nil {
-			return
-		}
-	} else {
-		fw.Reset(buf)
+	fw, err := getFlate(bytes.NewBuffer(*out), nil)
+	if err != nil {
+		return
 	}
 	fw.Write(*in)
 	fw.Flush()

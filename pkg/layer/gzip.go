@@ -332,14 +332,9 @@ func (z *gzipWriter) compress(index int, block, dict []byte, last bool) blockRes
 	out := getBuf()
 	release := func() { putBuf(out) }
 	buf := bytes.NewBuffer(*out)
-	fw, _ := flatePool.Get().(*flate.Writer)
-	if fw == nil {
-		var err error
-		if fw, err = flate.NewWriterDict(buf, GzipLevel, dict); err != nil {
-			return blockResult{err: err, release: release}
-		}
-	} else {
-		fw.ResetDict(buf, dict)
+	fw, err := getFlate(buf, dict)
+	if err != nil {
+		return blockResult{err: err, release: release}
 	}
 	defer flatePool.Put(fw)
 	if _, err := fw.Write(block); err != nil {
@@ -363,6 +358,16 @@ func (z *gzipWriter) compress(index int, block, dict []byte, last bool) blockRes
 
 // flatePool keeps compressors, which are large, between blocks.
 var flatePool sync.Pool
+
+// getFlate returns a compressor writing to w with dict, from flatePool
+// if it has one; put it back there once done.
+func getFlate(w io.Writer, dict []byte) (*flate.Writer, error) {
+	if fw, _ := flatePool.Get().(*flate.Writer); fw != nil {
+		fw.ResetDict(w, dict)
+		return fw, nil
+	}
+	return flate.NewWriterDict(w, GzipLevel, dict)
+}
 
 // A kept block is keptMagic, then a header: whether it is the last block
 // (1 byte), the sizes of its dictionary, input and output and the CRC-32
@@ -398,16 +403,30 @@ func keptChecksum(out, crc []byte) uint32 {
 // the output written where they lie in the page cache, with no copy and
 // no buffer to fill.
 func readKept(p string, block, dict []byte, last bool) (k keptBlock, release func(), ok bool) {
-	data, unmap, err := mapFile(p, keptHeaderSize+len(dict)+len(block)+2*GzipBlockSize)
+	return mapKept(p, keptHeaderSize+len(dict)+len(block)+2*GzipBlockSize, func(k keptBlock) bool { return k.holds(block, dict, last) })
+}
+
+// mapKept maps the kept block at p, if it holds at most limit bytes, its
+// header and checksum hold and use, given its parts, accepts it; release
+// unmaps it. A file cut short under the mapping faults: a miss, not a
+// crash.
+func mapKept(p string, limit int, use func(keptBlock) bool) (k keptBlock, release func(), ok bool) {
+	data, unmap, err := mapFile(p, limit)
 	if err != nil {
 		return keptBlock{}, nil, false
 	}
-	// A file cut short under the mapping faults: a miss, not a crash.
-	if faulted(func() { k, ok = parseKept(data); ok = ok && k.holds(block, dict, last) }) || !ok {
+	if faulted(func() { k, ok = parseKept(data); ok = ok && use(k) }) || !ok {
 		unmap()
 		return keptBlock{}, nil, false
 	}
 	return k, unmap, true
+}
+
+// keptIndex is the number a kept block's file name is written as, if it
+// is one.
+func keptIndex(name string) (int, bool) {
+	i, err := strconv.Atoi(name)
+	return i, err == nil && strconv.Itoa(i) == name
 }
 
 // keptBlock is a kept block's parts, as parseKept found them.
@@ -498,7 +517,7 @@ func (z *gzipWriter) Close() error {
 		return nil
 	}
 	for _, e := range entries {
-		if i, err := strconv.Atoi(e.Name()); err != nil || i >= z.blocks || strconv.Itoa(i) != e.Name() {
+		if i, ok := keptIndex(e.Name()); !ok || i >= z.blocks {
 			os.Remove(filepath.Join(z.keep, e.Name()))
 		}
 	}

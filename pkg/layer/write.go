@@ -189,10 +189,13 @@ func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, 
 	}
 	defer f.Close()
 	if z != nil && e.Private && e.Size >= mapAtLeast {
-		if fi, err := f.Stat(); err == nil && fi.Size() != e.Size {
-			return fmt.Errorf("%s changed while it was being read (%d bytes, expected %d); build again", e.Source, fi.Size(), e.Size)
+		var data []byte
+		if fi, err := f.Stat(); err == nil {
+			if fi.Size() != e.Size {
+				return fmt.Errorf("%s changed while it was being read (%d bytes, expected %d); build again", e.Source, fi.Size(), e.Size)
+			}
+			data = z.early.fileFor(fi, e.Size) // mapped by the look, which unmaps it
 		}
-		data := z.early.fileFor(f, e.Size) // mapped by the look, which unmaps it
 		if data == nil {
 			mapped, unmap, err := mapOpen(f, e.Size)
 			if err == nil {
