@@ -152,10 +152,10 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The work folder (with the compiled programs) goes into .kiln's trash
-	// once the project is known, and is removed while the next build
-	// compiles (buildstore.Builds.Discard); until then, and on failures
-	// before, it is removed at once.
+	// Once the project is known, the work folder's compiled programs go
+	// into .kiln's trash, removed while the next build compiles, and the
+	// rest is removed (buildstore.Builds.Discard); until then, and on
+	// failures before, all of it is removed at once.
 	discard := func() { os.RemoveAll(workDir) }
 	defer func() { discard() }()
 	opt.Plan.WorkDir = workDir
