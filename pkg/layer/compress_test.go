@@ -101,7 +101,7 @@ func TestGzipDeterministicAcrossConcurrency(t *testing.T) {
 	var outs [][]byte
 	for _, workers := range []int{1, 2, 8} {
 		var buf bytes.Buffer
-		w, err := newGzipWriter(&buf, "", workers, nil)
+		w, err := newGzipWriter(&buf, "", workers, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 )
 
@@ -26,24 +27,52 @@ type Early struct {
 	dev, ino uint64
 	kept     map[int]keptBlock // by place, those whose checksum holds
 	unmaps   []func()
+
+	// Set by the prediction (Predict), which closes predictDone once it
+	// is done (nil if none was asked for).
+	predictDone chan struct{}
+	mu          sync.Mutex
+	predicted   *prediction // taken by Write, or dropped by Settle
+	taken       atomic.Bool // Write took it
 }
 
 // Look starts looking at the file at path and at the blocks kept in keep
 // (Options.Reuse), in the background; ctx stops it. Pass the result to
 // Write in Options.Early, and Close it once Write has returned.
 func Look(ctx context.Context, path, keep string) *Early {
+	return look(ctx, path, keep, nil)
+}
+
+// look is Look, which also predicts the layer if asked (Predict).
+func look(ctx context.Context, path, keep string, pr *predictRequest) *Early {
 	e := &Early{keep: keep, done: make(chan struct{}), kept: map[int]keptBlock{}}
+	if pr == nil {
+		go func() {
+			defer close(e.done)
+			e.lookAtKept(ctx, true)
+			e.lookAtFile(ctx, path, true)
+			warmCompressor()
+		}()
+		return e
+	}
+	// Predicting reads every page anyway, and writes the layer: nothing
+	// is brought in, nor readied, ahead of it.
+	e.predictDone = make(chan struct{})
 	go func() {
-		defer close(e.done)
-		e.lookAtKept(ctx)
-		e.lookAtFile(ctx, path)
-		warmCompressor()
+		defer close(e.predictDone)
+		func() {
+			defer close(e.done)
+			e.lookAtKept(ctx, false)
+			e.lookAtFile(ctx, path, false)
+		}()
+		e.predicted = e.predict(ctx, pr)
 	}()
 	return e
 }
 
-// lookAtKept maps the kept blocks whose checksums hold.
-func (e *Early) lookAtKept(ctx context.Context) {
+// lookAtKept maps the kept blocks whose checksums hold, and brings
+// their inputs' pages in if asked.
+func (e *Early) lookAtKept(ctx context.Context, bringIn bool) {
 	entries, err := os.ReadDir(e.keep)
 	if err != nil {
 		return
@@ -54,7 +83,9 @@ func (e *Early) lookAtKept(ctx context.Context) {
 			continue
 		}
 		k, unmap, ok := mapKept(filepath.Join(e.keep, ent.Name()), keptHeaderSize+gzipDictSize+3*GzipBlockSize, func(k keptBlock) bool {
-			touch(k.in)
+			if bringIn {
+				touch(k.in)
+			}
 			return true
 		})
 		if ok {
@@ -63,8 +94,8 @@ func (e *Early) lookAtKept(ctx context.Context) {
 	}
 }
 
-// lookAtFile maps the file at path and brings its pages in.
-func (e *Early) lookAtFile(ctx context.Context, path string) {
+// lookAtFile maps the file at path, and brings its pages in if asked.
+func (e *Early) lookAtFile(ctx context.Context, path string, bringIn bool) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -86,7 +117,7 @@ func (e *Early) lookAtFile(ctx context.Context, path string) {
 		return
 	}
 	e.unmaps = append(e.unmaps, unmap)
-	if !faulted(func() { touch(data) }) {
+	if !bringIn || !faulted(func() { touch(data) }) {
 		e.file, e.dev, e.ino = data, dev, ino
 	}
 }
@@ -119,13 +150,33 @@ func (e *Early) fileFor(fi os.FileInfo, size int64) []byte {
 	return e.file
 }
 
+// Settle waits for the look to end, and removes the layer it predicted
+// (Predict) unless Write took it: nothing is written into the store
+// after. Close settles too.
+func (e *Early) Settle() {
+	if e == nil {
+		return
+	}
+	<-e.done
+	if e.predictDone != nil {
+		<-e.predictDone
+		e.mu.Lock()
+		p := e.predicted
+		e.predicted = nil
+		e.mu.Unlock()
+		if p != nil {
+			p.pending.Abort()
+		}
+	}
+}
+
 // Close waits for the look to end and unmaps what it mapped. Call it only
 // once nothing uses the layer's writing any more (Write has returned).
 func (e *Early) Close() {
 	if e == nil {
 		return
 	}
-	<-e.done
+	e.Settle()
 	for _, unmap := range e.unmaps {
 		unmap()
 	}

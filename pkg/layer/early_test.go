@@ -43,11 +43,7 @@ func TestEarlySameBytes(t *testing.T) {
 			if err := os.WriteFile(prev, old, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			tr := NewTree()
-			if err := tr.AddPrivateFile("/kiln/bin/program", prev, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			layerBytes(t, tr, keep)
+			layerBytes(t, treeOf(t, "/kiln/bin/program", prev), keep)
 			if c.damage {
 				k := filepath.Join(keep, "2")
 				b, err := os.ReadFile(k)
@@ -76,14 +72,7 @@ func TestEarlySameBytes(t *testing.T) {
 			}
 			final := bytes.Clone(data)
 			c.after(final)
-			f, err := os.OpenFile(linked, os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.WriteAt(final, 0); err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
+			rewriteInPlace(t, linked, final)
 			program := filepath.Join(dir, "program")
 			if c.copied {
 				if err := os.WriteFile(program, final, 0o755); err != nil {

@@ -89,6 +89,8 @@ type gzipWriter struct {
 	// are until Close (a mapped file): whole blocks of them are used where
 	// they lie.
 	lent []byte
+	// lendAll says every Write's bytes stay as they are until Close.
+	lendAll bool
 	// changed is set when a lent file was cut short under its mapping.
 	changed atomic.Bool
 
@@ -139,7 +141,7 @@ type blockResult struct {
 // diffID) are computed on a goroutine of their own, the summer, so that
 // the caller only fills blocks: hashing is the largest part of writing a
 // layer whose blocks are kept, and it then runs beside the reading.
-func newGzipWriter(w io.Writer, keep string, workers int, sum hash.Hash) (*gzipWriter, error) {
+func newGzipWriter(w io.Writer, keep string, workers int, sum hash.Hash, early *Early) (*gzipWriter, error) {
 	queue := 2 * workers
 	if keep != "" {
 		if err := os.MkdirAll(keep, 0o755); err != nil {
@@ -150,6 +152,7 @@ func newGzipWriter(w io.Writer, keep string, workers int, sum hash.Hash) (*gzipW
 	z := &gzipWriter{
 		w:       w,
 		keep:    keep,
+		early:   early,
 		results: make(chan chan blockResult, queue),
 		done:    make(chan error, 1),
 		sem:     make(chan struct{}, workers),
@@ -255,7 +258,7 @@ func (z *gzipWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	z.size += uint32(n)
 	for len(p) > 0 {
-		if len(*z.cur) == 0 && len(p) >= z.blockSize() && within(p, z.lent) {
+		if len(*z.cur) == 0 && len(p) >= z.blockSize() && (z.lendAll || within(p, z.lent)) {
 			// A whole block of lent bytes: no copy. The blocks are cut
 			// where they would be otherwise, so the bytes are the same.
 			k := z.blockSize()

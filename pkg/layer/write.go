@@ -80,16 +80,16 @@ func compressor(w io.Writer, c Compression, keep string, early *Early, diff hash
 		}
 		return zw, io.MultiWriter(zw, diff), types.OCILayerZStd, err
 	}
-	gw, err := newGzipWriter(w, keep, max(2, goruntime.NumCPU()), diff)
-	if gw != nil {
-		gw.early = early
-	}
+	gw, err := newGzipWriter(w, keep, max(2, goruntime.NumCPU()), diff, early)
 	return gw, gw, types.OCILayer, err
 }
 
 // Write streams t as a gzip-compressed tar into store and returns the
 // stored layer. Memory use does not grow with the size of the content.
 func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer, error) {
+	if l := opt.Early.confirm(ctx, store, t, opt); l != nil {
+		return l, nil
+	}
 	w, err := store.Create()
 	if err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := writeEntry(ctx, tw, e, mtime, opt.Progress, z, &unmaps); err != nil {
+		if err := writeEntry(ctx, tw, e, mtime, opt.Progress, z, opt.Early, &unmaps); err != nil {
 			return nil, err
 		}
 	}
@@ -156,24 +156,8 @@ const mapAtLeast = GzipBlockSize
 // writeEntry writes e into tw. A large private file (Entry.Private) is
 // lent to the gzip writer z (if not nil) mapped, its unmapping added to
 // unmaps.
-func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, progress func(int64), z *gzipWriter, unmaps *[]func()) error {
-	hdr := &tar.Header{
-		Typeflag: e.Type,
-		Name:     strings.TrimPrefix(e.Name, "/"),
-		Linkname: e.Linkname,
-		Mode:     e.Mode,
-		Uid:      e.UID,
-		Gid:      e.GID,
-		ModTime:  mtime,
-		Format:   tar.FormatPAX,
-	}
-	if e.Type == tar.TypeDir {
-		hdr.Name += "/"
-	}
-	if e.Type == tar.TypeReg {
-		hdr.Size = e.Size
-	}
-	if err := tw.WriteHeader(hdr); err != nil {
+func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, progress func(int64), z *gzipWriter, early *Early, unmaps *[]func()) error {
+	if err := tw.WriteHeader(tarHeader(e, mtime)); err != nil {
 		return fmt.Errorf("writing %s: %w", e.Name, err)
 	}
 	if e.Type != tar.TypeReg {
@@ -188,13 +172,13 @@ func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, 
 		return fmt.Errorf("cannot read %s: %w", e.Source, unwrapPathError(err))
 	}
 	defer f.Close()
-	if z != nil && e.Private && e.Size >= mapAtLeast {
+	if e.Private && e.Size >= mapAtLeast {
 		var data []byte
 		if fi, err := f.Stat(); err == nil {
 			if fi.Size() != e.Size {
 				return fmt.Errorf("%s changed while it was being read (%d bytes, expected %d); build again", e.Source, fi.Size(), e.Size)
 			}
-			data = z.early.fileFor(fi, e.Size) // mapped by the look, which unmaps it
+			data = early.fileFor(fi, e.Size) // mapped by the look, which unmaps it
 		}
 		if data == nil {
 			mapped, unmap, err := mapOpen(f, e.Size)
@@ -205,13 +189,19 @@ func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, 
 		}
 		if data != nil {
 			// A block at a time, so that a cancelled build stops soon.
-			z.lent = data
-			defer func() { z.lent = nil }()
+			step := GzipBlockSize
+			if z != nil {
+				z.lent = data
+				defer func() { z.lent = nil }()
+			}
 			for len(data) > 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				k := min(z.room(), len(data))
+				if z != nil {
+					step = z.room()
+				}
+				k := min(step, len(data))
 				if _, err := tw.Write(data[:k]); err != nil {
 					return fmt.Errorf("writing %s: %w", e.Source, err)
 				}
@@ -235,6 +225,27 @@ func writeEntry(ctx context.Context, tw *tar.Writer, e *Entry, mtime time.Time, 
 		return fmt.Errorf("%s changed while it was being read (more than the expected %d bytes); build again", e.Source, e.Size)
 	}
 	return nil
+}
+
+// tarHeader is e's header in a layer whose entries are all dated mtime.
+func tarHeader(e *Entry, mtime time.Time) *tar.Header {
+	hdr := &tar.Header{
+		Typeflag: e.Type,
+		Name:     strings.TrimPrefix(e.Name, "/"),
+		Linkname: e.Linkname,
+		Mode:     e.Mode,
+		Uid:      e.UID,
+		Gid:      e.GID,
+		ModTime:  mtime,
+		Format:   tar.FormatPAX,
+	}
+	if e.Type == tar.TypeDir {
+		hdr.Name += "/"
+	}
+	if e.Type == tar.TypeReg {
+		hdr.Size = e.Size
+	}
+	return hdr
 }
 
 // contextReader stops a long copy when ctx is cancelled and reports progress.
