@@ -398,6 +398,16 @@ func (b *builder) build(ctx context.Context, lay layout.Layout) (*Result, error)
 	if err := lay.Put(descs...); err != nil {
 		return nil, err
 	}
+	// Kept only once every tool that made a layer has ended well.
+	for _, pbs := range builds {
+		for _, pb := range pbs {
+			if pb.contrib.Done != nil {
+				if err := pb.contrib.Done(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	return res, nil
 }
 

@@ -82,7 +82,8 @@ type Target interface {
 	// contribution.
 	Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) error
 	// Build makes the target's contribution to the image for p, writing
-	// its layers into store.
+	// its layers into store; the contribution's Done, if set, says once
+	// the tool that made them has ended whether it ended well.
 	Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*Contribution, error)
 }
 
@@ -144,6 +145,11 @@ type Contribution struct {
 	// Inputs are the files that pinned what the build used (go.sum,
 	// requirements.txt), for the provenance. Optional.
 	Inputs []Input
+	// Done, if set, waits for the tool that made the layers to end and
+	// says how it ended: the layers are complete, but the tool may still
+	// be ending (the go command, once the program is in place). The build
+	// is kept only if it returns nil.
+	Done func() error
 }
 
 // Package is one software package in a contribution's layers.

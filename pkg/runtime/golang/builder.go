@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -68,6 +69,12 @@ type Builder struct {
 
 	mu       sync.Mutex
 	compiles map[string]*compile // by platform
+	// predicted counts the layers Build took as the look predicted them.
+	predicted atomic.Int32
+
+	// ctx is the first context a fingerprint or a compile was started
+	// with (the plan's): the go commands run under it.
+	ctx context.Context
 }
 
 // compile is a go build under way or done.
@@ -118,6 +125,13 @@ func (b *Builder) startCompile(ctx context.Context, p v1.Platform) *compile {
 	key := platform.String(p)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// The compile runs under the first context it or a fingerprint was
+	// started with (the plan's), not Build's: the go command may still
+	// be ending once Build has returned (Contribution.Done).
+	if b.ctx == nil {
+		b.ctx = ctx
+	}
+	ctx = b.ctx
 	if c, ok := b.compiles[key]; ok {
 		return c
 	}
@@ -232,21 +246,33 @@ func (b *Builder) BuildHost(ctx context.Context, out string) error {
 }
 
 // Build compiles the package for p (or waits for the compile Fingerprint
-// started) and writes the binary layer.
+// started) and writes the binary layer. It returns once the layer is
+// written, which may be before the go command has ended: the
+// contribution's Done says how it ended.
 func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, opt layer.Options) (*runtime.Contribution, error) {
 	c := b.startCompile(ctx, p)
-	// The layer is written as soon as the binary is complete, while the
-	// go command finishes; nothing is returned before it has ended well.
-	// Once the linker is done, and before the go command has stamped the
-	// binary and moved it into place, the layer's kept blocks and the
-	// binary's pages are made ready (layer.Look).
+	// Once the linker is done, and while the go command stamps the
+	// program with its build ID before it moves it into place, the
+	// layer of the program as it will be stamped is written
+	// (layer.Predict), and taken if the program in place is, byte for
+	// byte, the predicted one; else it is written as soon as the program
+	// is in place.
 	var early *layer.Early
-	defer func() { go early.Close() }() // unmapping takes a while; nothing waits for it
+	defer func() {
+		early.Settle()   // nothing more is written into store
+		go early.Close() // unmapping takes a while; nothing waits for it
+	}()
 	for linked := c.linked; ; {
 		select {
 		case path := <-linked:
 			linked = nil
-			early = layer.Look(ctx, path, b.keepDir(p))
+			if t, err := b.binaryTree(path); err == nil {
+				popt := opt
+				popt.Reuse = b.keepDir(p)
+				early = layer.Predict(ctx, store, t, popt, stamp)
+			} else {
+				early = layer.Look(ctx, path, b.keepDir(p))
+			}
 			continue
 		case <-c.ready:
 		case <-ctx.Done():
@@ -259,18 +285,31 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 	}
 	opt.Early = early
 	contrib, err := b.contribution(ctx, store, p, c.binary, opt)
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err != nil {
+		// The go command's own failure, if it failed, says more.
+		select {
+		case <-c.done:
+			if c.err != nil {
+				return nil, c.err
+			}
+		case <-ctx.Done():
+		}
+		return nil, err
 	}
-	if c.err != nil {
-		return nil, c.err
+	if early.Predicted() {
+		b.predicted.Add(1)
 	}
-	// The binary stays: the build's work folder, which holds it, is
-	// removed at the end (build.Build moves it into .kiln's trash, removed
-	// while the next build compiles: freeing its pages takes milliseconds).
-	return contrib, err
+	// The go command ends milliseconds after the program is in place
+	// (it removes its work folder, and its memory is freed): the image
+	// is made meanwhile, and kept only once it has ended well. The
+	// binary stays: the build's work folder, which holds it, is removed
+	// at the end (build.Build moves it into .kiln's trash, removed while
+	// the next build compiles: freeing its pages takes milliseconds).
+	contrib.Done = func() error {
+		<-c.done
+		return c.err
+	}
+	return contrib, nil
 }
 
 // ended reports whether ch is closed.
@@ -296,8 +335,8 @@ func (b *Builder) contribution(ctx context.Context, store blob.Store, p v1.Platf
 	}
 
 	bin := path.Join(BinDir, b.Name())
-	t := layer.NewTree()
-	if err := t.AddPrivateFile(bin, out, 0o755); err != nil {
+	t, err := b.binaryTree(out)
+	if err != nil {
 		return nil, err
 	}
 	// After an edit most of the binary is unchanged: its blocks are not
@@ -323,6 +362,12 @@ func (b *Builder) contribution(ctx context.Context, store blob.Store, p v1.Platf
 		Packages:   pkgs,
 		Inputs:     inputs,
 	}, nil
+}
+
+// binaryTree is the tree of the binary layer, the program at out.
+func (b *Builder) binaryTree(out string) (*layer.Tree, error) {
+	t := layer.NewTree()
+	return t, t.AddPrivateFile(path.Join(BinDir, b.Name()), out, 0o755)
 }
 
 // gotmpSet reports whether env sets GOTMPDIR (to anything but "").
@@ -366,6 +411,11 @@ var unfingerprinted = []string{"GOBIN", "GOCACHE", "GOCACHEPROG", "GOMODCACHE", 
 // packages in the read-only module cache) or the content of its source and
 // embedded files. For a function that includes the generated main package.
 func (b *Builder) Fingerprint(ctx context.Context, w io.Writer, p v1.Platform) error {
+	b.mu.Lock()
+	if b.ctx == nil {
+		b.ctx = ctx
+	}
+	b.mu.Unlock()
 	ge, key, err := b.settings(ctx, w, p)
 	if err != nil {
 		return err

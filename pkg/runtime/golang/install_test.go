@@ -79,8 +79,9 @@ func hostBinary(t *testing.T) string {
 }
 
 // TestBuildWaitsForTheGoCommand: the layer may be written as soon as go
-// build has put the binary in place, but Build returns only once the go
-// command has ended, and fails if it failed.
+// build has put the binary in place, and Build may return then, but the
+// contribution's Done returns only once the go command has ended, and
+// fails if it failed.
 func TestBuildWaitsForTheGoCommand(t *testing.T) {
 	pkg := Package{ImportPath: "example.com/m", ModuleRoot: t.TempDir()}
 	for _, ok := range []bool{true, false} {
@@ -93,17 +94,22 @@ func TestBuildWaitsForTheGoCommand(t *testing.T) {
 			fakeGo(t, hostBinary(t), tail)
 			b := New(pkg, Options{Env: os.Environ(), WorkDir: t.TempDir()})
 			c, err := b.Build(context.Background(), blob.Store{Dir: t.TempDir()}, host, layer.Options{})
+			if err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			if len(c.Layers) != 1 || c.Done == nil {
+				t.Fatalf("Build gave %d layers and Done %v, want the binary's and a Done", len(c.Layers), c.Done != nil)
+			}
+			err = c.Done()
 			if _, statErr := os.Stat(marker); statErr != nil {
-				t.Errorf("Build returned before the go command ended")
+				t.Errorf("Done returned before the go command ended")
 			}
 			var ce *CompileError
 			switch {
 			case ok && err != nil:
-				t.Fatalf("Build: %v", err)
-			case ok && len(c.Layers) != 1:
-				t.Errorf("Build gave %d layers, want the binary's", len(c.Layers))
+				t.Errorf("Done: %v", err)
 			case !ok && !errors.As(err, &ce):
-				t.Errorf("Build after a failed go build: %v, %v; want its CompileError", c, err)
+				t.Errorf("Done after a failed go build: %v; want its CompileError", err)
 			case !ok && !strings.Contains(err.Error(), "out of luck"):
 				t.Errorf("the error %q does not say what go build said", err)
 			}
