@@ -15,9 +15,11 @@ import (
 // moves it into place (milliseconds of one core, while the other is idle).
 // Meanwhile Early maps the file and the kept blocks, checks the kept
 // blocks' outputs against their checksums, and brings their pages in, so
-// that once the file is final Write only compares and hashes. Nothing is
-// taken on trust from the look: Write compares every block's final bytes
-// with the kept input, as it does without one.
+// that once the file is final Write only compares and hashes; or, made by
+// Predict, it writes the whole layer of the file as it will be, which
+// Write then only compares. Nothing is taken on trust from the look:
+// Write compares every block's final bytes with the kept input, or the
+// whole final stream with the predicted one.
 type Early struct {
 	keep string
 	done chan struct{}

@@ -69,18 +69,22 @@ type predictRequest struct {
 }
 
 // Predict is Look at t's large private file (added with AddPrivateFile,
-// not yet final) and at the blocks kept in opt.Reuse, which also predicts
-// t's layer, written with opt, into store: stamp tells what will be
-// written into the file before it is final. Pass the result to Write in
-// Options.Early, and Close it once Write has returned.
+// not yet final; a tree with several predicts nothing) and at the blocks
+// kept in opt.Reuse, which also predicts t's layer, written with opt,
+// into store: stamp tells what will be written into the file before it
+// is final. Pass the result to Write in Options.Early, and Close it once
+// Write has returned.
 func Predict(ctx context.Context, store blob.Store, t *Tree, opt Options, stamp Stamper) *Early {
-	path := ""
-	for _, e := range t.entries {
+	var paths []string
+	for _, e := range t.sorted() {
 		if e.Private && e.Size >= mapAtLeast {
-			path = e.Source
+			paths = append(paths, e.Source)
 		}
 	}
-	return look(ctx, path, opt.Reuse, &predictRequest{store: store, t: t, opt: opt, stamp: stamp})
+	if len(paths) != 1 {
+		return look(ctx, "", opt.Reuse, nil)
+	}
+	return look(ctx, paths[0], opt.Reuse, &predictRequest{store: store, t: t, opt: opt, stamp: stamp})
 }
 
 // predict writes the layer pr asks for, as the file will be, but does

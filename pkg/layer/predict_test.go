@@ -165,3 +165,32 @@ func writeTemp(t *testing.T, data []byte) string {
 
 // tmpPrefixForTest is how blob.Store names files being written.
 const tmpPrefixForTest = ".tmp-"
+
+// TestPredictOneFileOnly: a tree with two large private files predicts
+// nothing, and Write writes it as without a look.
+func TestPredictOneFileOnly(t *testing.T) {
+	data := payload(t)[:GzipHeadSize+2*GzipBlockSize+5]
+	tr := treeOf(t, "/a", writeTemp(t, data))
+	if err := tr.AddPrivateFile("/b", writeTemp(t, data), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{ModTime: time.Unix(1700000000, 0), Reuse: filepath.Join(t.TempDir(), "blocks")}
+	store := blob.Store{Dir: t.TempDir()}
+	early := Predict(context.Background(), store, tr, opt, func([]byte) ([]Patch, error) { return nil, nil })
+	defer early.Close()
+	if early.predictDone != nil {
+		t.Fatal("a prediction was started for a tree of two large files")
+	}
+	opt.Early = early
+	l, err := Write(context.Background(), store, tr, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Write(context.Background(), blob.Store{Dir: t.TempDir()}, tr, Options{ModTime: opt.ModTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.digest != want.digest || early.Predicted() {
+		t.Errorf("layer %s (predicted %v), want %s", l.digest, early.Predicted(), want.digest)
+	}
+}
