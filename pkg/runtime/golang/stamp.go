@@ -16,7 +16,7 @@ import (
 // hashes it whole and writes the hash into its build ID (cmd/go's
 // updateBuildID, with cmd/internal/buildid's FindAndHash) before it moves
 // it into place. stamp tells what it will write, so that the layer's
-// stream can be predicted and hashed meanwhile (layer.Early.Predict),
+// stream can be predicted and hashed meanwhile (layer.Predict),
 // while one core is idle; Write uses the prediction only for a stream
 // that turns out, byte for byte, as predicted.
 //
