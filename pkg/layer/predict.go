@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	goruntime "runtime"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -154,17 +153,11 @@ func (e *Early) confirm(ctx context.Context, store blob.Store, t *Tree, opt Opti
 	}
 	c := &comparer{blocks: p.blocks}
 	tw := tar.NewWriter(c)
-	mtime := opt.ModTime.UTC().Truncate(time.Second)
 	var unmaps []func()
-	defer func() {
-		for _, unmap := range unmaps {
-			unmap()
-		}
-	}()
-	for _, en := range t.sorted() {
-		if err := writeEntry(ctx, tw, en, mtime, opt.Progress, nil, e, &unmaps); err != nil {
-			return nil
-		}
+	defer unmapAll(&unmaps)
+	opt.Early = e
+	if err := writeEntries(ctx, tw, t, opt, nil, &unmaps); err != nil {
+		return nil
 	}
 	if err := tw.Close(); err != nil || !c.whole() {
 		return nil
@@ -189,9 +182,8 @@ func (e *Early) Predicted() bool { return e != nil && e.taken.Load() }
 // comparer compares what is written to it with a stream given in blocks,
 // failing at the first byte that differs.
 type comparer struct {
-	blocks   [][]byte
-	i, off   int
-	mismatch bool
+	blocks [][]byte
+	i, off int
 }
 
 var errMismatch = errors.New("not the predicted stream")
@@ -200,14 +192,12 @@ func (c *comparer) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		if c.i == len(c.blocks) {
-			c.mismatch = true
 			return 0, errMismatch
 		}
 		b := c.blocks[c.i][c.off:]
 		k := min(len(b), len(p))
 		same := false
 		if faulted(func() { same = bytes.Equal(p[:k], b[:k]) }) || !same {
-			c.mismatch = true
 			return 0, errMismatch
 		}
 		p, c.off = p[k:], c.off+k
@@ -218,8 +208,9 @@ func (c *comparer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// whole reports whether the whole stream was written, and nothing else.
-func (c *comparer) whole() bool { return !c.mismatch && c.i == len(c.blocks) && c.off == 0 }
+// whole reports whether the whole stream was written (a write of
+// anything else failed).
+func (c *comparer) whole() bool { return c.i == len(c.blocks) && c.off == 0 }
 
 // streamAround returns the bytes of t's tar stream before and after the
 // content of its entry whose content is file (mapped: never read here).
@@ -227,7 +218,7 @@ func (c *comparer) whole() bool { return !c.mismatch && c.i == len(c.blocks) && 
 func streamAround(t *Tree, opt Options, file []byte) (before, after []byte, ok bool) {
 	rec := &recorder{file: file}
 	tw := tar.NewWriter(rec)
-	mtime := opt.ModTime.UTC().Truncate(time.Second)
+	mtime := opt.mtime()
 	for _, e := range t.sorted() {
 		if err := tw.WriteHeader(tarHeader(e, mtime)); err != nil {
 			return nil, nil, false
@@ -276,13 +267,15 @@ func (r *recorder) Write(p []byte) (int, error) {
 // gzip blocks: for each, the kept input where it holds the file's bytes,
 // else a copy.
 func (e *Early) predictBlocks(before, after []byte, patches []Patch) ([][]byte, bool) {
+	for _, p := range patches {
+		if p.At < 0 || p.At+len(p.Bytes) > len(e.file) {
+			return nil, false
+		}
+	}
 	n := len(before) + len(e.file) + len(after)
 	fileAt, fileEnd := len(before), len(before)+len(e.file)
 	patched := func(s, end int) bool {
 		for _, p := range patches {
-			if p.At < 0 || p.At+len(p.Bytes) > len(e.file) {
-				return true
-			}
 			if fileAt+p.At < end && fileAt+p.At+len(p.Bytes) > s {
 				return true
 			}
@@ -312,9 +305,6 @@ func (e *Early) predictBlocks(before, after []byte, patches []Patch) ([][]byte, 
 			return nil, false
 		}
 		for _, p := range patches {
-			if p.At < 0 || p.At+len(p.Bytes) > len(e.file) {
-				return nil, false
-			}
 			// The patch's bytes that fall in [s, end).
 			from, to := max(fileAt+p.At, s), min(fileAt+p.At+len(p.Bytes), end)
 			if from < to {

@@ -98,11 +98,7 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 	// Files mapped for the gzip writer are unmapped once it is done
 	// (closed or aborted, below), as its goroutines read them until then.
 	var unmaps []func()
-	defer func() {
-		for _, unmap := range unmaps {
-			unmap()
-		}
-	}()
+	defer unmapAll(&unmaps)
 	diff := sha256.New()
 	gz, in, mediaType, err := compressor(w, opt.Compression, opt.Reuse, opt.Early, diff)
 	if err != nil {
@@ -119,14 +115,8 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		}
 	}()
 	tw := tar.NewWriter(in)
-	mtime := opt.ModTime.UTC().Truncate(time.Second)
-	for _, e := range t.sorted() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := writeEntry(ctx, tw, e, mtime, opt.Progress, z, opt.Early, &unmaps); err != nil {
-			return nil, err
-		}
+	if err := writeEntries(ctx, tw, t, opt, z, &unmaps); err != nil {
+		return nil, err
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
@@ -146,6 +136,31 @@ func Write(ctx context.Context, store blob.Store, t *Tree, opt Options) (*Layer,
 		size:      size,
 		mediaType: mediaType,
 	}, nil
+}
+
+// writeEntries writes t's entries into tw, as writeEntry does, with the
+// look in opt; the files it maps are added to unmaps.
+func writeEntries(ctx context.Context, tw *tar.Writer, t *Tree, opt Options, z *gzipWriter, unmaps *[]func()) error {
+	mtime := opt.mtime()
+	for _, e := range t.sorted() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := writeEntry(ctx, tw, e, mtime, opt.Progress, z, opt.Early, unmaps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mtime is the time of every entry of a layer written with opt.
+func (opt Options) mtime() time.Time { return opt.ModTime.UTC().Truncate(time.Second) }
+
+// unmapAll unmaps what *unmaps holds.
+func unmapAll(unmaps *[]func()) {
+	for _, unmap := range *unmaps {
+		unmap()
+	}
 }
 
 // mapAtLeast is the size from which a private file is mapped for the gzip

@@ -262,16 +262,17 @@ func (b *Builder) Build(ctx context.Context, store blob.Store, p v1.Platform, op
 		early.Settle()   // nothing more is written into store
 		go early.Close() // unmapping takes a while; nothing waits for it
 	}()
+	// After an edit most of the binary is unchanged: its blocks are not
+	// compressed again.
+	opt.Reuse = b.keepDir(p)
 	for linked := c.linked; ; {
 		select {
 		case path := <-linked:
 			linked = nil
 			if t, err := b.binaryTree(path); err == nil {
-				popt := opt
-				popt.Reuse = b.keepDir(p)
-				early = layer.Predict(ctx, store, t, popt, stamp)
+				early = layer.Predict(ctx, store, t, opt, stamp)
 			} else {
-				early = layer.Look(ctx, path, b.keepDir(p))
+				early = layer.Look(ctx, path, opt.Reuse)
 			}
 			continue
 		case <-c.ready:
@@ -334,13 +335,11 @@ func (b *Builder) contribution(ctx context.Context, store blob.Store, p v1.Platf
 		return nil, err
 	}
 
-	bin := path.Join(BinDir, b.Name())
+	bin := b.inImage()
 	t, err := b.binaryTree(out)
 	if err != nil {
 		return nil, err
 	}
-	// After an edit most of the binary is unchanged: its blocks are not
-	// compressed again.
 	opt.Reuse = b.keepDir(p)
 	l, err := layer.Write(ctx, store, t, opt)
 	if err != nil {
@@ -364,10 +363,13 @@ func (b *Builder) contribution(ctx context.Context, store blob.Store, p v1.Platf
 	}, nil
 }
 
+// inImage is where the program is in the image.
+func (b *Builder) inImage() string { return path.Join(BinDir, b.Name()) }
+
 // binaryTree is the tree of the binary layer, the program at out.
 func (b *Builder) binaryTree(out string) (*layer.Tree, error) {
 	t := layer.NewTree()
-	return t, t.AddPrivateFile(path.Join(BinDir, b.Name()), out, 0o755)
+	return t, t.AddPrivateFile(b.inImage(), out, 0o755)
 }
 
 // gotmpSet reports whether env sets GOTMPDIR (to anything but "").
