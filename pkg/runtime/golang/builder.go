@@ -529,11 +529,13 @@ func (b *Builder) settings(ctx context.Context, w io.Writer, p v1.Platform) (ge 
 
 // goCommand runs go in dir. PWD is set to dir so that go sees the
 // directory by the path kiln uses, symbolic links included: the paths in a
-// function's overlay file must match go's idea of the module root.
+// function's overlay file must match go's idea of the module root. Its
+// garbage collector is tuned (GCEnv).
 func goCommand(ctx context.Context, dir string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(append([]string(nil), env...), "PWD="+dir)
+	env = append(append([]string(nil), env...), GCEnv(env)...)
+	cmd.Env = append(env, "PWD="+dir)
 	return cmd
 }
 
