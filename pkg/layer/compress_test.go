@@ -27,6 +27,17 @@ func payload(tb testing.TB) []byte {
 	return data
 }
 
+// blocksPayload is payload, skipping tb when it is too small to span a
+// layer's head and four blocks.
+func blocksPayload(tb testing.TB) []byte {
+	tb.Helper()
+	data := payload(tb)
+	if len(data) < GzipHeadSize+4*GzipBlockSize {
+		tb.Skip("the test binary is too small")
+	}
+	return data
+}
+
 // BenchmarkCompression prints MB/s and the compressed size for kiln's
 // pinned gzip and zstd and for the standard library's gzip, on a Go
 // binary. Run: go test -run '^$' -bench Compression ./pkg/layer

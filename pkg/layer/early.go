@@ -160,16 +160,23 @@ func (e *Early) Settle() {
 		return
 	}
 	<-e.done
-	if e.predictDone != nil {
-		<-e.predictDone
-		e.mu.Lock()
-		p := e.predicted
-		e.predicted = nil
-		e.mu.Unlock()
-		if p != nil {
-			p.pending.Abort()
-		}
+	if p := e.takePrediction(); p != nil {
+		p.pending.Abort()
 	}
+}
+
+// takePrediction waits for the prediction, if one was asked for, and
+// takes the layer it wrote: nil if there is none, or it was taken.
+func (e *Early) takePrediction() *prediction {
+	if e.predictDone == nil {
+		return nil
+	}
+	<-e.predictDone
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.predicted
+	e.predicted = nil
+	return p
 }
 
 // Close waits for the look to end and unmaps what it mapped. Call it only

@@ -136,14 +136,10 @@ func writePredicted(store blob.Store, e *Early, blocks [][]byte) *prediction {
 // opt is byte for byte the stream predicted; otherwise nil, and the
 // predicted layer is dropped. It waits for the prediction.
 func (e *Early) confirm(ctx context.Context, store blob.Store, t *Tree, opt Options) *Layer {
-	if e == nil || e.predictDone == nil {
+	if e == nil {
 		return nil
 	}
-	<-e.predictDone
-	e.mu.Lock()
-	p := e.predicted
-	e.predicted = nil
-	e.mu.Unlock()
+	p := e.takePrediction()
 	if p == nil {
 		return nil
 	}
@@ -214,7 +210,9 @@ func (c *comparer) whole() bool { return c.i == len(c.blocks) && c.off == 0 }
 
 // streamAround returns the bytes of t's tar stream before and after the
 // content of its entry whose content is file (mapped: never read here).
-// It reports false if t has other content to read (files on disk).
+// It reports false if t has other content to read (files on disk). It
+// cannot use writeEntries: the file is not yet at its entry's path (the
+// go command moves it there later).
 func streamAround(t *Tree, opt Options, file []byte) (before, after []byte, ok bool) {
 	rec := &recorder{file: file}
 	tw := tar.NewWriter(rec)
